@@ -1,0 +1,335 @@
+"""ZeroMQ frames of Clipper's RPC protocol, version 3, byte for byte.
+
+The query frontend binds a ROUTER socket; each model container connects a
+DEALER. Every message starts with an empty delimiter frame; integers are
+little-endian (``u32`` 4 bytes, ``u64`` 8 bytes); strings travel as raw UTF-8.
+The ``encode_*`` functions return frames starting with that delimiter (a
+ROUTER prepends the peer identity); the ``decode_*`` functions take frames
+starting with it (a ROUTER strips the identity first).
+
+Container to frontend (no version frame):
+
+- heartbeat: ``[b"", u32 2]``
+- new container: ``[b"", u32 0, name, version, ascii input-type code, u32 3]``
+- prediction response: ``[b"", u32 1, msg id (4 raw bytes), u64 8*(N+1),
+  u64 N + N*u64 output lengths, output_0 ... output_N-1]``
+
+Frontend to container (version frame first):
+
+- heartbeat: ``[b"", u32 3, u32 2, u32 heartbeat type]``
+- prediction request: ``[b"", u32 3, u32 1, u32 msg id, u32 0, u64 8*(2+N),
+  u64 data type + u64 N + N*u64 input sizes, input_0 ... input_N-1]``
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+from typing import Sequence, Union
+
+import numpy as np
+
+from clipper_protocol.input_types import InputType
+
+RPC_VERSION = 3
+
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_EMPTY = b""
+Frame = Union[bytes, memoryview, bytearray]
+
+
+class MessageType(enum.IntEnum):
+    NEW_CONTAINER = 0
+    CONTAINER_CONTENT = 1
+    HEARTBEAT = 2
+
+
+class HeartbeatType(enum.IntEnum):
+    KEEP_ALIVE = 0
+    REQUEST_CONTAINER_METADATA = 1
+
+
+class RequestType(enum.IntEnum):
+    PREDICT = 0
+    FEEDBACK = 1
+
+
+class RpcProtocolError(ValueError):
+    """Frames that do not form a valid RPC message."""
+
+
+def u32(value: int) -> bytes:
+    return _U32.pack(value)
+
+
+def read_u32(frame: Frame) -> int:
+    if len(frame) != 4:
+        raise RpcProtocolError(f"expected a 4-byte u32 frame, got {len(frame)} bytes")
+    return int(_U32.unpack(frame)[0])
+
+
+def read_u64(frame: Frame) -> int:
+    if len(frame) != 8:
+        raise RpcProtocolError(f"expected an 8-byte u64 frame, got {len(frame)} bytes")
+    return int(_U64.unpack(frame)[0])
+
+
+# --------------------------------------------------------------------------
+# Container -> frontend
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerHeartbeat:
+    """A container's heartbeat."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewContainer:
+    """A container announcing the model it serves."""
+
+    model_name: str
+    model_version: str
+    input_type: InputType
+    rpc_version: int = RPC_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionResponse:
+    """A container's outputs for one prediction request, in input order."""
+
+    msg_id: int
+    outputs: list[bytes]
+
+
+ContainerMessage = Union[ContainerHeartbeat, NewContainer, PredictionResponse]
+
+
+def encode_container_heartbeat() -> list[bytes]:
+    return [_EMPTY, u32(MessageType.HEARTBEAT)]
+
+
+def encode_new_container(msg: NewContainer) -> list[bytes]:
+    return [
+        _EMPTY,
+        u32(MessageType.NEW_CONTAINER),
+        msg.model_name.encode(),
+        msg.model_version.encode(),
+        str(int(msg.input_type)).encode("ascii"),
+        u32(msg.rpc_version),
+    ]
+
+
+def encode_prediction_response(msg_id: int, outputs: Sequence[bytes]) -> list[bytes]:
+    n = len(outputs)
+    header = np.empty(n + 1, dtype="<u8")
+    header[0] = n
+    header[1:] = [len(o) for o in outputs]
+    return [
+        _EMPTY,
+        u32(MessageType.CONTAINER_CONTENT),
+        u32(msg_id),
+        _U64.pack(8 * (n + 1)),
+        header.tobytes(),
+        *outputs,
+    ]
+
+
+def decode_container_message(frames: Sequence[Frame]) -> ContainerMessage:
+    """Decode frames sent by a container (delimiter first, identity stripped).
+
+    A new-container message whose RPC-version frame is missing decodes with
+    ``rpc_version=0`` so the caller can refuse it, as the original does.
+    """
+    if len(frames) < 2 or len(frames[0]) != 0:
+        raise RpcProtocolError("message must start with an empty delimiter frame")
+    try:
+        msg_type = MessageType(read_u32(frames[1]))
+    except ValueError as e:
+        raise RpcProtocolError(f"unknown message type: {e}") from None
+    if msg_type is MessageType.HEARTBEAT:
+        return ContainerHeartbeat()
+    if msg_type is MessageType.NEW_CONTAINER:
+        if len(frames) < 5:
+            raise RpcProtocolError("new-container message needs name, version and input type")
+        try:
+            code = int(bytes(frames[4]).decode("ascii"))
+            input_type = InputType(code)
+            name = bytes(frames[2]).decode()
+            version = bytes(frames[3]).decode()
+        except ValueError as e:
+            raise RpcProtocolError(f"bad new-container message: {e}") from None
+        rpc_version = read_u32(frames[5]) if len(frames) > 5 else 0
+        return NewContainer(name, version, input_type, rpc_version)
+    # Prediction response.
+    if len(frames) < 5:
+        raise RpcProtocolError("prediction response is missing header frames")
+    msg_id = read_u32(frames[2])
+    header = np.frombuffer(frames[4], dtype="<u8")
+    if header.size < 1 or int(header[0]) != header.size - 1:
+        raise RpcProtocolError("prediction response header does not match its output count")
+    n = int(header[0])
+    outputs = frames[5:]
+    if len(outputs) != n:
+        raise RpcProtocolError(f"prediction response announces {n} outputs, carries {len(outputs)}")
+    return PredictionResponse(msg_id, [bytes(o) for o in outputs])
+
+
+# --------------------------------------------------------------------------
+# Frontend -> container
+
+
+@dataclass(frozen=True, slots=True)
+class FrontendHeartbeat:
+    """The frontend's heartbeat; type 1 asks the container to announce itself."""
+
+    heartbeat_type: HeartbeatType
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRequest:
+    """A batch of inputs of one type, each the packed bytes of one input."""
+
+    msg_id: int
+    input_type: InputType
+    inputs: list[Frame] = field(default_factory=list)
+
+
+FrontendMessage = Union[FrontendHeartbeat, PredictionRequest]
+
+_VERSION_FRAME = u32(RPC_VERSION)
+_HEARTBEAT_FRAMES = {
+    t: [_EMPTY, _VERSION_FRAME, u32(MessageType.HEARTBEAT), u32(t)] for t in HeartbeatType
+}
+_CONTENT_FRAME = u32(MessageType.CONTAINER_CONTENT)
+_PREDICT_FRAME = u32(RequestType.PREDICT)
+
+
+def encode_frontend_heartbeat(heartbeat_type: HeartbeatType) -> list[bytes]:
+    return list(_HEARTBEAT_FRAMES[heartbeat_type])
+
+
+def encode_prediction_request(
+    msg_id: int, input_type: InputType, inputs: Sequence[Frame]
+) -> list[Frame]:
+    n = len(inputs)
+    header = np.empty(n + 2, dtype="<u8")
+    header[0] = int(input_type)
+    header[1] = n
+    header[2:] = [len(x) for x in inputs]
+    return [
+        _EMPTY,
+        _VERSION_FRAME,
+        _CONTENT_FRAME,
+        u32(msg_id),
+        _PREDICT_FRAME,
+        _U64.pack(8 * (n + 2)),
+        header.tobytes(),
+        *inputs,
+    ]
+
+
+def decode_frontend_message(frames: Sequence[Frame]) -> FrontendMessage:
+    """Decode frames sent by the frontend, as a container receives them."""
+    if len(frames) < 3 or len(frames[0]) != 0:
+        raise RpcProtocolError("message must start with an empty delimiter and a version frame")
+    version = read_u32(frames[1])
+    if version != RPC_VERSION:
+        raise RpcProtocolError(f"unsupported RPC version {version}; expected {RPC_VERSION}")
+    try:
+        msg_type = MessageType(read_u32(frames[2]))
+    except ValueError as e:
+        raise RpcProtocolError(f"unknown message type: {e}") from None
+    if msg_type is MessageType.HEARTBEAT:
+        if len(frames) < 4:
+            raise RpcProtocolError("heartbeat is missing its type frame")
+        try:
+            return FrontendHeartbeat(HeartbeatType(read_u32(frames[3])))
+        except ValueError as e:
+            raise RpcProtocolError(f"unknown heartbeat type: {e}") from None
+    if msg_type is not MessageType.CONTAINER_CONTENT:
+        raise RpcProtocolError("a frontend never sends new-container messages")
+    if len(frames) < 7:
+        raise RpcProtocolError("prediction request is missing header frames")
+    msg_id = read_u32(frames[3])
+    request_type = read_u32(frames[4])
+    if request_type != RequestType.PREDICT:
+        raise RpcProtocolError(f"unsupported request type {request_type}")
+    header = np.frombuffer(frames[6], dtype="<u8")
+    if header.size < 2:
+        raise RpcProtocolError("prediction request header is too short")
+    try:
+        input_type = InputType(int(header[0]))
+    except ValueError:
+        raise RpcProtocolError(f"unknown input type code {int(header[0])}") from None
+    n = int(header[1])
+    inputs = list(frames[7:])
+    if len(inputs) != n or header.size != n + 2:
+        raise RpcProtocolError(f"prediction request announces {n} inputs, carries {len(inputs)}")
+    return PredictionRequest(msg_id, input_type, inputs)
+
+
+# --------------------------------------------------------------------------
+# Element encoding
+
+
+def pack_input(input_type: InputType, value: object) -> bytes:
+    """Pack one already-validated input for the wire.
+
+    Numeric types take a sequence of numbers, ``bytes`` takes raw bytes and
+    ``strings`` takes a ``str``.
+    """
+    if input_type is InputType.STRINGS:
+        assert isinstance(value, str)
+        return value.encode()
+    if input_type is InputType.BYTES:
+        assert isinstance(value, (bytes, bytearray))
+        return bytes(value)
+    dtype = input_type.dtype
+    assert dtype is not None
+    return np.asarray(value, dtype=dtype).tobytes()
+
+
+def unpack_inputs(input_type: InputType, inputs: Sequence[Frame]) -> object:
+    """Turn packed inputs into what a model function receives.
+
+    Numeric and bytes inputs become numpy arrays: one 2-D array of shape
+    ``(N, L)`` when every input has the same length, else a list of 1-D arrays.
+    Strings become a list of ``str`` (the original handed Python 3 models
+    ``bytes``; ``str`` is what functions written for Python 3 expect).
+    """
+    if input_type is InputType.STRINGS:
+        return [bytes(x).decode("utf-8", errors="replace") for x in inputs]
+    dtype = input_type.dtype
+    assert dtype is not None
+    if not inputs:
+        return np.empty((0, 0), dtype=dtype)
+    first = len(inputs[0])
+    if all(len(x) == first for x in inputs) and first % dtype.itemsize == 0:
+        flat = np.frombuffer(b"".join(inputs), dtype=dtype)
+        return flat.reshape(len(inputs), first // dtype.itemsize)
+    return [np.frombuffer(x, dtype=dtype) for x in inputs]
+
+
+# --------------------------------------------------------------------------
+# Failed outputs
+#
+# The wire carries only string outputs, so a container that could not compute
+# an output (its model raised, or returned the wrong number of outputs) sends
+# this marker followed by the reason. No JSON document or str() of a Python
+# value starts with NUL, so it cannot be mistaken for a real output; our query
+# frontend answers such queries with the default output and logs the reason.
+
+ERROR_OUTPUT_PREFIX = b"\x00clipper-error\x00"
+
+
+def encode_error_output(reason: str) -> bytes:
+    return ERROR_OUTPUT_PREFIX + reason.encode("utf-8", errors="replace")
+
+
+def parse_error_output(output: bytes) -> str | None:
+    """The failure reason if ``output`` is an error marker, else None."""
+    if output.startswith(ERROR_OUTPUT_PREFIX):
+        return output[len(ERROR_OUTPUT_PREFIX):].decode("utf-8", errors="replace")
+    return None
