@@ -1,0 +1,184 @@
+"""Per-model queues and the adaptive batch-size controller.
+
+One :class:`ModelQueue` per model version holds the queries waiting for it,
+ordered by deadline, and the replicas serving it. A replica carries at most
+one batch at a time (pull-based load balancing, as the original): a batch is
+sent the moment a replica is idle and work is waiting, so an idle system adds
+no waiting at all; under load, queries accumulate while replicas are busy and
+the next batch takes as many as the batch-size controller allows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from query_frontend.cache import PendingPrediction
+from query_frontend.errors import QueryExpired
+
+log = logging.getLogger("clipper.query_frontend.batching")
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    """One input to evaluate, on behalf of every query awaiting ``entry``."""
+
+    entry: PendingPrediction
+    input: bytes
+    slo_s: float
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+class BatchSizeController:
+    """Additive-increase / multiplicative-decrease batch size (Clipper paper, 4.3).
+
+    The limit grows by ``increase_step`` after every full batch whose latency
+    stayed within the target, and is cut by ``backoff`` after a batch that took
+    longer. The target is ``latency_fraction`` of the tightest SLO in the
+    batch: a query may wait for the batch in progress before its own runs.
+    A model registered with a fixed ``batch_size`` always gets that size.
+    """
+
+    def __init__(
+        self,
+        fixed_batch_size: int = -1,
+        increase_step: float = 1.0,
+        backoff: float = 0.9,
+        latency_fraction: float = 0.5,
+        max_batch_size: int = 4096,
+    ) -> None:
+        self.fixed_batch_size = fixed_batch_size
+        self.increase_step = increase_step
+        self.backoff = backoff
+        self.latency_fraction = latency_fraction
+        self.max_batch_size = max_batch_size
+        self.limit = 1.0
+
+    def batch_size(self) -> int:
+        if self.fixed_batch_size > 0:
+            return self.fixed_batch_size
+        return max(1, int(self.limit))
+
+    def observe(self, size: int, latency_s: float, slo_s: float) -> None:
+        if self.fixed_batch_size > 0:
+            return
+        target = slo_s * self.latency_fraction
+        if latency_s > target:
+            self.limit = max(1.0, min(self.limit, float(size)) * self.backoff)
+        elif size >= int(self.limit):
+            self.limit = min(float(self.max_batch_size), self.limit + self.increase_step)
+
+
+class ReplicaLike(Protocol):
+    alive: bool
+
+
+SendBatch = Callable[["ReplicaLike", list[Task]], bool]
+FailEntry = Callable[[PendingPrediction, BaseException], None]
+
+
+class ModelQueue:
+    """Queries waiting for one model version, and the replicas that serve it."""
+
+    def __init__(
+        self,
+        model_name: str,
+        model_version: str,
+        send_batch: SendBatch,
+        controller: BatchSizeController,
+        max_queue_size: int,
+        fail_entry: FailEntry,
+    ) -> None:
+        self.model_name = model_name
+        self.model_version = model_version
+        self.controller = controller
+        self.max_queue_size = max_queue_size
+        self._send_batch = send_batch
+        self._fail_entry = fail_entry
+        self._heap: list[tuple[float, int, Task]] = []
+        self._seq = itertools.count()
+        self._replicas: set[ReplicaLike] = set()
+        self._idle: deque[ReplicaLike] = deque()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    @property
+    def num_replicas(self) -> int:
+        return len(self._replicas)
+
+    def add_replica(self, replica: ReplicaLike) -> None:
+        if replica not in self._replicas:
+            self._replicas.add(replica)
+            self.replica_idle(replica)
+
+    def remove_replica(self, replica: ReplicaLike) -> None:
+        self._replicas.discard(replica)
+        try:
+            self._idle.remove(replica)
+        except ValueError:
+            pass
+
+    def enqueue(self, task: Task) -> bool:
+        """Queue ``task`` and dispatch if a replica is free; False if the queue is full."""
+        if len(self._heap) >= self.max_queue_size:
+            return False
+        heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+        if self._idle:
+            self._dispatch()
+        return True
+
+    def requeue(self, tasks: list[Task]) -> None:
+        """Put back tasks that could not be sent (their replica vanished)."""
+        for task in tasks:
+            heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+        self._dispatch()
+
+    def replica_idle(self, replica: ReplicaLike) -> None:
+        """``replica`` can take a batch (just registered, or just answered)."""
+        if replica in self._replicas and replica.alive:
+            self._idle.append(replica)
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        while self._idle and self._heap:
+            replica = self._idle.popleft()
+            if not replica.alive:
+                continue
+            batch = self._take_batch(self.controller.batch_size(), now)
+            if not batch:
+                self._idle.appendleft(replica)
+                return
+            if not self._send_batch(replica, batch):
+                # The replica is gone; its batch goes back for another one.
+                for task in batch:
+                    heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+
+    def _take_batch(self, limit: int, now: float) -> list[Task]:
+        batch: list[Task] = []
+        heap = self._heap
+        while heap and len(batch) < limit:
+            _, _, task = heapq.heappop(heap)
+            entry = task.entry
+            if entry.future.done():
+                continue
+            if entry.deadline <= now:
+                # Every query awaiting it has already answered with the
+                # default: running it now would be wasted work.
+                self._fail_entry(entry, QueryExpired())
+                continue
+            batch.append(task)
+        return batch
+
+    def fail_all(self, error: BaseException) -> None:
+        """Fail every waiting task (the model version is being removed)."""
+        while self._heap:
+            _, _, task = heapq.heappop(self._heap)
+            self._fail_entry(task.entry, error)
+

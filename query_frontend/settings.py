@@ -1,0 +1,71 @@
+"""Query-frontend settings: the original's command-line flags plus ours.
+
+Read once at start-up from the command line, falling back to ``CLIPPER_QF_*``
+environment variables, then to the defaults below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+from clipper_protocol import constants as c
+
+
+@dataclass(frozen=True)
+class QueryFrontendSettings:
+    redis_ip: str = c.REDIS_ADDRESS
+    """Redis host holding the cluster configuration."""
+    redis_port: int = c.REDIS_PORT
+    """Redis port."""
+    rpc_service_port: int = c.RPC_SERVICE_PORT
+    """Port of the ZeroMQ ROUTER model containers connect to."""
+    prediction_cache_size: int = c.DEFAULT_PREDICTION_CACHE_SIZE_BYTES
+    """Byte budget of the prediction cache (outputs plus keys)."""
+    thread_pool_size: int = 1
+    """Accepted for compatibility; the frontend is a single asyncio loop."""
+    timeout_request: int = 5
+    """Seconds a client may take to send its request headers."""
+    timeout_content: int = 300
+    """Seconds a keep-alive connection may stay idle."""
+    host: str = "0.0.0.0"
+    """Address the REST and RPC servers bind."""
+    query_port: int = c.QUERY_FRONTEND_PORT
+    """Port of the REST API."""
+    container_activity_timeout_ms: int = 30000
+    """A replica silent this long is taken out of rotation (original: 30 s)."""
+    container_probe_interval_ms: int = 1000
+    """A replica silent this long is sent a liveness probe."""
+    max_queue_size: int = 10000
+    """Queries waiting per model version; past it, queries are shed to the default."""
+    max_batch_size: int = 4096
+    """Upper bound of an adaptive batch."""
+    batch_increase_step: float = 1.0
+    """Additive increase of the batch size after a full batch within target."""
+    batch_backoff: float = 0.9
+    """Multiplicative decrease of the batch size after a batch over target."""
+    batch_latency_fraction: float = 0.5
+    """Target batch latency as a fraction of the tightest SLO."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body accepted (413 beyond)."""
+    max_batch_inputs: int = 10000
+    """Most inputs in one ``input_batch``."""
+    resync_interval_s: float = 10.0
+    """Full re-read of the Redis configuration, as a safety net for notifications."""
+    default_slo_micros: int = c.DEFAULT_SLO_MICROS
+    """SLO assumed for models no application links."""
+
+    @property
+    def default_slo_s(self) -> float:
+        return self.default_slo_micros / 1e6
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None) -> "QueryFrontendSettings":
+        parser = argparse.ArgumentParser(prog="query_frontend", description="Clipper query frontend")
+        for f in fields(cls):
+            env = os.environ.get("CLIPPER_QF_" + f.name.upper())
+            default = f.default if env is None else type(f.default)(env)  # type: ignore[operator]
+            parser.add_argument(f"--{f.name}", type=type(f.default), default=default)
+        ns = parser.parse_args(argv)
+        return cls(**vars(ns))

@@ -1,0 +1,149 @@
+"""REST contract of the query frontend: input typing, error bodies, metrics, feedback."""
+
+from __future__ import annotations
+
+import base64
+import struct
+
+import pytest
+
+from tests.query_frontend.conftest import RunningFrontend, eventually
+
+
+@pytest.fixture
+async def typed_apps(qf: RunningFrontend, cluster_state):
+    for t in ("doubles", "floats", "integers", "strings", "bytes"):
+        cluster_state.add_app(f"app-{t}", input_type=t, slo_micros=1_000_000)
+        await qf.wait_app(f"app-{t}")
+    return qf
+
+
+@pytest.mark.parametrize(
+    "input_type, value, code, packed",
+    [
+        ("doubles", [1.5, -2.0], 3, struct.pack("<2d", 1.5, -2.0)),
+        ("floats", [1.5, 2.25], 2, struct.pack("<2f", 1.5, 2.25)),
+        ("integers", [1, -7, 2**31 - 1], 1, struct.pack("<3i", 1, -7, 2**31 - 1)),
+        ("strings", "héllo", 4, "héllo".encode()),
+        ("bytes", base64.b64encode(b"\x00\xffab").decode(), 0, b"\x00\xffab"),
+    ],
+)
+async def test_each_input_type_reaches_the_container_packed(
+    qf: RunningFrontend, cluster_state, input_type, value, code, packed
+) -> None:
+    cluster_state.add_app("app", input_type=input_type, slo_micros=1_000_000)
+    cluster_state.add_model("m", "1", input_type=input_type)
+    cluster_state.link("app", "m")
+    await qf.wait_app("app", lambda a: a.linked_models == ["m"])
+    c = qf.container("m", input_type_code=code, behaviour=lambda xs: [b'{"n": %d}' % len(x) for x in xs])
+    await qf.wait_replicas("m", "1", 1)
+    status, body = await qf.predict("app", {"input": value})
+    assert status == 200, body
+    assert c.batches == [[packed]]
+    assert body["output"] == {"n": len(packed)}
+
+
+@pytest.mark.parametrize(
+    "app, body, fragment",
+    [
+        ("app-doubles", b"{not json", "Error parsing JSON: JSON parse error"),
+        ("app-doubles", b"[1, 2]", "Can only get key-value pair from an object"),
+        ("app-doubles", b"{}", "JSON object does not have required keys input or input_batch"),
+        ("app-doubles", b'{"input": [1, 2]}', "Array input of type Number is not of type double"),
+        ("app-doubles", b'{"input": "x"}', "Type mismatch! JSON key input expected type Arraybut found type String"),
+        ("app-doubles", b'{"input": []}', "empty array"),
+        ("app-floats", b'{"input": [1e300]}', "32-bit float"),
+        ("app-integers", b'{"input": [1.0]}', "Array input of type Number is not of type int"),
+        ("app-integers", b'{"input": [4294967296]}', "does not fit a 32-bit int"),
+        ("app-integers", b'{"input": [true]}', "Array input of type True is not of type int"),
+        ("app-strings", b'{"input": ["a"]}', "Type mismatch! JSON key input expected type Stringbut found type Array"),
+        ("app-bytes", b'{"input": "%%%"}', "not valid base64"),
+        ("app-doubles", b'{"input_batch": [[1.0], 3]}', "Type mismatch! JSON key input_batch expected type Array"),
+        ("app-doubles", b'{"input": [1.0], "version": 3}', "JSON key version expected type String"),
+    ],
+)
+async def test_bad_input_gets_400_with_the_reason(typed_apps: RunningFrontend, app, body, fragment) -> None:
+    status, resp = await typed_apps.predict(app, body)
+    assert status == 400
+    assert resp["error"] == "Json error"
+    assert fragment in resp["cause"]
+    assert "Expected JSON schema" in resp["cause"]
+
+
+async def test_version_on_unlinked_app_is_a_clear_error(typed_apps: RunningFrontend) -> None:
+    status, resp = await typed_apps.predict("app-doubles", {"input": [1.0], "version": "1"})
+    assert status == 400 and resp["error"] == "Query processing error"
+
+
+async def test_unknown_routes_and_methods(qf: RunningFrontend) -> None:
+    async with qf.session.get(f"{qf.url}/nope/predict") as resp:
+        assert resp.status == 405
+        assert (await resp.json())["error"] == "Method not allowed"
+    async with qf.session.post(f"{qf.url}/a/b/c") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"] == "Not found"
+    status, body = await qf.predict("ghost", {"input": [1.0]})
+    assert status == 404 and "ghost" in body["cause"]
+
+
+async def test_oversized_bodies_and_batches_are_refused(qf_settings, typed_apps: RunningFrontend) -> None:
+    too_many = {"input_batch": [[1.0]] * (qf_settings.max_batch_inputs + 1)}
+    status, body = await typed_apps.predict("app-doubles", too_many)
+    assert status == 413
+    huge = b'{"input": "' + b"a" * (qf_settings.max_body_bytes + 1) + b'"}'
+    status, body = await typed_apps.predict("app-strings", huge)
+    assert status == 413 and body["error"] == "Request too large"
+
+
+async def test_trailing_slash_route(typed_apps: RunningFrontend) -> None:
+    async with typed_apps.session.post(f"{typed_apps.url}/app-doubles/predict/", json={"input": [1.0]}) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["default"] is True
+
+
+async def test_feedback_endpoint(typed_apps: RunningFrontend) -> None:
+    url = f"{typed_apps.url}/app-doubles/update"
+    async with typed_apps.session.post(url, json={"uid": 0, "input": [1.0], "label": 1.0}) as resp:
+        assert resp.status == 200
+        assert await resp.text() == "Feedback received? 1"
+    async with typed_apps.session.post(url, json={"uid": 0, "input": [1.0]}) as resp:
+        assert resp.status == 400
+        assert "label" in (await resp.json())["cause"]
+
+
+async def test_metrics_report_and_prometheus_text(qf: RunningFrontend, cluster_state) -> None:
+    cluster_state.add_app("app", slo_micros=1_000_000)
+    cluster_state.add_model("m", "1")
+    cluster_state.link("app", "m")
+    await qf.wait_app("app", lambda a: a.linked_models == ["m"])
+    qf.container("m")
+    await qf.wait_replicas("m", "1", 1)
+    for i in range(3):
+        await qf.predict("app", {"input": [float(i)]})
+    await qf.predict("app", {"input": [0.0]})
+    async with qf.session.get(f"{qf.url}/metrics") as resp:
+        report = await resp.json()
+    assert set(report) == {"counters", "ratio_counters", "meters", "histograms"}
+    counters = {k: v for d in report["counters"] for k, v in d.items()}
+    assert counters["app:app:num_predictions"] == {"count": "4"}
+    assert counters["model:m:1:num_predictions"] == {"count": "3"}
+    assert counters["internal:prediction_cache_lookups"] == {"count": "4"}
+    hist = {k: v for d in report["histograms"] for k, v in d.items()}
+    assert hist["app:app:prediction_latency"]["unit"] == "microseconds"
+    assert hist["app:app:prediction_latency"]["size"] == "4"
+    assert hist["model:m:1:batch_size"]["unit"] == "queries"
+    ratios = {k: v for d in report["ratio_counters"] for k, v in d.items()}
+    assert ratios["app:app:default_prediction_ratio"] == {"ratio": "0"}
+    meters = {k: v for d in report["meters"] for k, v in d.items()}
+    assert meters["app:app:prediction_throughput"]["unit"] == "events per second"
+    async with qf.session.get(f"{qf.url}/metrics", headers={"Accept": "text/plain"}) as resp:
+        text = await resp.text()
+    assert "app_app_num_predictions_count 4.0" in text
+    assert 'clipper_app_predictions_total{app="app"} 4' in text
+    assert "clipper_prediction_cache_hits_total 1" in text
+    assert "internal_prediction_cache_hit_ratio_ratio 0.25" in text
+
+
+async def test_ready_reflects_redis(qf: RunningFrontend) -> None:
+    async with qf.session.get(f"{qf.url}/ready") as resp:
+        assert resp.status == 200
