@@ -1,0 +1,85 @@
+"""Per-request container metrics, served to Prometheus like the original's.
+
+The original containers published these over Redis to a separate metrics
+process; here they live in a private registry in the container process and
+are served directly on the metrics port. Names and buckets are the original's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+logger = logging.getLogger("clipper.container")
+
+DEFAULT_BUCKETS = (5, 10, 20, 35, 50, 75, 100, 150, 200, 250, 300, 400, 500, float("inf"))
+
+
+class ContainerMetrics:
+    """The ``clipper_mc_*`` metrics; every method is a no-op when disabled.
+
+    prometheus_client metrics are thread-safe, so the I/O thread and the
+    model worker record into them directly.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.pred_total = Counter(
+            "clipper_mc_pred_total", "Prediction requests handled by the model", registry=self.registry
+        )
+
+        def histogram(name: str, doc: str) -> Histogram:
+            return Histogram(name, doc, buckets=DEFAULT_BUCKETS, registry=self.registry)
+
+        self.end_to_end_latency_ms = histogram(
+            "clipper_mc_end_to_end_latency_ms", "Request received to response sent, in ms"
+        )
+        self.recv_time_ms = histogram("clipper_mc_recv_time_ms", "Time to receive a request, in ms")
+        self.parse_time_ms = histogram("clipper_mc_parse_time_ms", "Time to decode a request's inputs, in ms")
+        self.handle_time_ms = histogram("clipper_mc_handle_time_ms", "Time the model took on a batch, in ms")
+
+    def record_recv(self, ms: float) -> None:
+        if self.enabled:
+            self.recv_time_ms.observe(ms)
+
+    def record_batch(self, parse_ms: float, handle_ms: float) -> None:
+        if self.enabled:
+            self.pred_total.inc()
+            self.parse_time_ms.observe(parse_ms)
+            self.handle_time_ms.observe(handle_ms)
+
+    def record_end_to_end(self, ms: float) -> None:
+        if self.enabled:
+            self.end_to_end_latency_ms.observe(ms)
+
+    def serve(self, port: int, addr: str = "0.0.0.0") -> bool:
+        """Serve ``/metrics`` on ``addr:port``; False (logged) if it cannot bind.
+
+        A busy port does not stop the container: serving predictions matters
+        more than exporting metrics about them.
+        """
+        if not self.enabled or port == 0:
+            return False
+        try:
+            self._server, self._thread = start_http_server(port, addr, registry=self.registry)
+        except OSError as e:
+            logger.error("metrics server cannot listen on %s:%d (%s); metrics are not exported", addr, port, e)
+            return False
+        logger.info("serving container metrics on %s:%d", addr, port)
+        return True
+
+    def close(self) -> None:
+        """Stop the metrics server, if one runs."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
