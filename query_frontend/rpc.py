@@ -106,6 +106,9 @@ class RpcServer:
         self._msg_ids = itertools.count()
         self._ctx = zmq.asyncio.Context()
         self._sock: zmq.asyncio.Socket | None = None
+        # Sends go through a synchronous shadow of the same socket: they never
+        # block (NOBLOCK) and an unroutable identity must raise at once.
+        self._sender: zmq.Socket | None = None
         self._monitor: zmq.asyncio.Socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -123,6 +126,7 @@ class RpcServer:
             endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self.port = int(endpoint.rsplit(":", 1)[1])
         self._sock = sock
+        self._sender = zmq.Socket.shadow(sock.underlying)
         log.info("RPC service listening on tcp://%s:%d", self.host, self.port)
         self._tasks = [
             asyncio.create_task(self._receive_loop(), name="rpc-receive"),
@@ -151,9 +155,9 @@ class RpcServer:
     # ------------------------------------------------------------ sending
 
     def _send(self, identity: bytes, frames: list) -> bool:
-        assert self._sock is not None
+        assert self._sender is not None
         try:
-            self._sock.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
+            self._sender.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
             return True
         except zmq.ZMQError as e:
             if e.errno in (zmq.EHOSTUNREACH, zmq.EAGAIN):

@@ -1,0 +1,101 @@
+"""Builds the management frontend's aiohttp app and runs it.
+
+Start-up, in order:
+
+1. Create the Redis state store (connections open lazily) and ping Redis
+   once, only to log whether it is reachable: the frontend starts and serves
+   (``/admin/ping``, 503 for admin calls) even while Redis is down, and
+   recovers by itself when it comes back.
+2. Bind the HTTP listener and log one line saying where it listens.
+
+Shutdown (SIGTERM/SIGINT), in order:
+
+1. Stop accepting connections.
+2. Let in-flight requests finish, for at most ``shutdown_timeout_s``.
+3. Close the Redis connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from management_frontend.http import SERVICE_KEY, add_routes, error_middleware
+from management_frontend.service import ManagementService
+from management_frontend.settings import Settings
+from management_frontend.state import RedisStateStore
+
+logger = logging.getLogger("clipper.management_frontend")
+access_logger = logging.getLogger("clipper.management_frontend.access")
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+
+
+async def _state_store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Owns the Redis store: checked at start-up, closed last at shutdown."""
+    settings = app[SETTINGS_KEY]
+    store = app[SERVICE_KEY].store
+    try:
+        await store.ping()
+        logger.info("Redis at %s is reachable", settings.redis_address)
+    except Exception as e:  # logged by the store; serving goes on regardless
+        logger.warning("starting without Redis (%s); admin calls answer 503 until it is back", e)
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+def build_app(settings: Settings) -> web.Application:
+    """The admin API application.
+
+    The Redis store is created here (it connects lazily, on first use) and
+    closed by the app's cleanup context.
+    """
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app[SETTINGS_KEY] = settings
+    app[SERVICE_KEY] = ManagementService(RedisStateStore(settings))
+    app.cleanup_ctx.append(_state_store_ctx)
+    add_routes(app)
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set, or until SIGTERM/SIGINT if ``stop`` is None."""
+    own_signals = stop is None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if own_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(
+        build_app(settings),
+        access_log=access_logger,
+        shutdown_timeout=settings.shutdown_timeout_s,
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s
+        )
+        await site.start()
+        bound = [addr for addr in runner.addresses if isinstance(addr, tuple)]
+        port = bound[0][1] if bound else settings.port
+        logger.info(
+            "Management frontend listening on http://%s:%d (Redis at %s)",
+            settings.host,
+            port,
+            settings.redis_address,
+        )
+        await stop.wait()
+        logger.info("Management frontend shutting down")
+    finally:
+        await runner.cleanup()
+        if own_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+    logger.info("Management frontend stopped")
