@@ -1,0 +1,416 @@
+"""``LocalContainerManager``: a Clipper cluster of plain processes on this machine.
+
+It mirrors ``DockerContainerManager`` with processes instead of containers:
+Redis, the management frontend, the query frontend and one process per model
+replica, each detached in a session of its own so the cluster outlives the
+Python process that started it. The cluster's state lives in a directory
+(``$CLIPPER_HOME/clusters/<name>`` by default; see ``cluster_state``), so
+another Python process can ``connect()`` to it, scale it or stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clipper_admin.container_manager import ContainerManager, create_model_container_label
+from clipper_admin.exceptions import ClipperException
+from clipper_admin.local import launch, packaging, replicas
+from clipper_admin.local.cluster_state import (
+    ROLE_MANAGEMENT,
+    ROLE_QUERY,
+    ROLE_REDIS,
+    ClusterLock,
+    ClusterPaths,
+    ClusterState,
+    ProcessRecord,
+    ReplicaInfo,
+    default_clusters_root,
+    load_state,
+    save_state,
+)
+from clipper_admin.local.processes import is_alive, log_tail, spawn, terminate
+from clipper_admin.local.redis_server import redis_server_command
+from clipper_protocol import constants
+
+logger = logging.getLogger("clipper.local")
+
+_ROLE_NAMES = {
+    ROLE_REDIS: "Redis",
+    ROLE_MANAGEMENT: "Management frontend",
+    ROLE_QUERY: "Query frontend",
+}
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+class _ClusterAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes messages with ``[<cluster>]`` like the original's ClusterAdapter."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return f"[{self.extra['cluster_name'] if self.extra else ''}] {msg}", kwargs
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """One process of the cluster as ``process_status()`` reports it."""
+
+    name: str
+    role: str
+    pid: int
+    alive: bool
+    log: str
+    model: str | None = None
+
+
+class LocalContainerManager(ContainerManager):
+    """Runs a Clipper cluster as local processes.
+
+    Parameters
+    ----------
+    cluster_name : str
+        Names the cluster and its directory.
+    clipper_query_port, clipper_management_port, clipper_rpc_port, redis_port : int
+        Ports to use; 0 picks a free one.
+    redis_ip : str, optional
+        Use the Redis at ``redis_ip:redis_port`` instead of starting one.
+    prometheus_port : int
+        Accepted for parity with DockerContainerManager; unused (the query
+        frontend serves Prometheus text itself).
+    host : str
+        The address clients use to reach the cluster.
+    cluster_dir : str or Path, optional
+        Where the cluster keeps its state, logs, Redis data and models
+        (default ``$CLIPPER_HOME/clusters/<cluster_name>``). Owned by the
+        cluster: ``stop_all`` removes it.
+    """
+
+    startup_timeout_s: float = 60.0
+    replica_ready_timeout_s: float = 120.0
+    stop_grace_s: float = 10.0
+
+    def __init__(
+        self,
+        cluster_name: str = "default-cluster",
+        clipper_query_port: int = constants.QUERY_FRONTEND_PORT,
+        clipper_management_port: int = constants.MANAGEMENT_FRONTEND_PORT,
+        clipper_rpc_port: int = constants.RPC_SERVICE_PORT,
+        redis_ip: str | None = None,
+        redis_port: int = constants.REDIS_PORT,
+        prometheus_port: int = 9090,
+        host: str = "localhost",
+        cluster_dir: str | Path | None = None,
+    ) -> None:
+        if not cluster_name or "/" in cluster_name or cluster_name in (".", ".."):
+            raise ClipperException(f"Invalid cluster_name {cluster_name!r}: it names a directory, so no '/'")
+        self.cluster_name = cluster_name
+        self.cluster_identifier = cluster_name
+        self.clipper_query_port = clipper_query_port
+        self.clipper_management_port = clipper_management_port
+        self.clipper_rpc_port = clipper_rpc_port
+        self.redis_ip = redis_ip
+        self.external_redis = redis_ip is not None
+        self.redis_port = redis_port
+        self.prometheus_port = prometheus_port
+        self.host = host
+        root = Path(cluster_dir).expanduser() if cluster_dir is not None else default_clusters_root() / cluster_name
+        self.paths = ClusterPaths(root.absolute())
+        self._lock = ClusterLock.for_paths(self.paths)
+        self.logger = _ClusterAdapter(logger, {"cluster_name": cluster_name})
+        self.connected = False
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.paths.root
+
+    # ---------------------------------------------------------------- addresses
+
+    def get_admin_addr(self) -> str:
+        # The management frontend listens on loopback only (deploying a model
+        # runs its code), so only a loopback name reaches it.
+        host = self.host if self.host in _LOOPBACK_HOSTS else "127.0.0.1"
+        return f"{host}:{self.clipper_management_port}"
+
+    def get_query_addr(self) -> str:
+        return f"{self.host}:{self.clipper_query_port}"
+
+    def get_metric_addr(self) -> str:
+        return f"{self.host}:{self.clipper_query_port}"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start_clipper(
+        self,
+        query_frontend_image: str = "",
+        mgmt_frontend_image: str = "",
+        frontend_exporter_image: str = "",
+        cache_size: int = constants.DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
+        """Start Redis, the management frontend and the query frontend, then connect.
+
+        The image arguments are ignored: the frontends run from this Python
+        installation. Raises ClipperException if a live cluster of this name
+        exists, a port is taken, or a process fails to start (with its log).
+        """
+        if num_frontend_replicas != 1:
+            raise ClipperException(
+                "LocalContainerManager runs exactly one query frontend; set num_frontend_replicas=1 "
+                "or use KubernetesContainerManager to scale the query frontend out."
+            )
+        with self._lock.held():
+            self._refuse_if_running()
+            ports = launch.choose_ports(
+                [
+                    ("clipper_query_port", "query frontend REST API", self.clipper_query_port),
+                    ("clipper_management_port", "management frontend", self.clipper_management_port),
+                    ("clipper_rpc_port", "query frontend RPC service", self.clipper_rpc_port),
+                ]
+                + ([] if self.external_redis else [("redis_port", "Redis", self.redis_port)])
+            )
+            state = ClusterState(
+                cluster_name=self.cluster_name,
+                host=self.host,
+                query_port=ports["clipper_query_port"],
+                management_port=ports["clipper_management_port"],
+                rpc_port=ports["clipper_rpc_port"],
+                redis_ip=self.redis_ip or "127.0.0.1",
+                redis_port=ports.get("redis_port", self.redis_port),
+                managed_redis=not self.external_redis,
+            )
+            for d in (self.paths.logs_dir, self.paths.redis_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            try:
+                self._start_core(state, cache_size, qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content)
+            except BaseException:
+                # Leave no half cluster behind; the logs stay for inspection.
+                terminate([p.handle for p in state.processes.values()], graceful=False)
+                self.paths.state_file.unlink(missing_ok=True)
+                raise
+        self.connect()
+
+    def _refuse_if_running(self) -> None:
+        state = load_state(self.paths)
+        if state is not None and any(is_alive(p.handle) for p in state.processes.values()):
+            raise ClipperException(
+                f"Cluster {self.cluster_name} cannot be started because it already exists. "
+                "Please use ClipperConnection.connect() to connect to it."
+            )
+        if state is not None:
+            self.logger.warning("The processes of cluster %s are gone; starting it afresh", self.cluster_name)
+        # A new cluster starts with empty Redis and logs, as a new Docker
+        # cluster gets fresh containers; packaged models are kept.
+        self.paths.state_file.unlink(missing_ok=True)
+        for d in (self.paths.logs_dir, self.paths.redis_dir):
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _start_core(self, state: ClusterState, cache_size: int, threads: int, t_request: int, t_content: int) -> None:
+        redis_args = ["--redis_ip", state.redis_ip, "--redis_port", str(state.redis_port)]
+        if state.managed_redis:
+            self.logger.info("Starting Redis on port %d", state.redis_port)
+            cmd = redis_server_command(state.redis_port, self.paths.redis_dir)
+            self._start_process(state, ROLE_REDIS, ROLE_REDIS, cmd, [state.redis_port])
+        else:
+            self.logger.info("Using external Redis at %s:%d", state.redis_ip, state.redis_port)
+        self.logger.info("Starting management frontend on 127.0.0.1:%d", state.management_port)
+        cmd = launch.python_module_command(
+            "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port)
+        )
+        self._start_process(state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port])
+        self.logger.info("Starting query frontend on port %d (RPC port %d)", state.query_port, state.rpc_port)
+        cmd = launch.python_module_command(
+            "query_frontend",
+            *redis_args,
+            "--rpc_service_port", str(state.rpc_port),
+            "--prediction_cache_size", str(cache_size),
+            "--thread_pool_size", str(threads),
+            "--timeout_request", str(t_request),
+            "--timeout_content", str(t_content),
+            "--query_port", str(state.query_port),
+        )  # fmt: skip
+        self._start_process(state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, state.rpc_port])
+        self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
+
+    def _start_process(self, state: ClusterState, name: str, role: str, cmd: list[str], ports: list[int]) -> None:
+        log = self.paths.log_file(name)
+        handle = spawn(cmd, log, env=launch.child_env(), cwd=self.paths.root)
+        record = ProcessRecord(name, role, handle.pid, handle.start_ticks, cmd, str(log.relative_to(self.paths.root)), time.time())
+        state.processes[name] = record
+        save_state(self.paths, state)  # record the pid at once: stop_all must find it
+        what = _ROLE_NAMES[role]
+        for port in ports:
+            launch.wait_until(record, self.paths, what, launch.listening(port), self.startup_timeout_s)
+
+    def connect(self) -> None:
+        """Attach to the running cluster; ClipperException if it or one of its processes is down."""
+        state = load_state(self.paths)
+        if state is None:
+            raise ClipperException(
+                f"No running local Clipper cluster named {self.cluster_name} (no {self.paths.state_file}). "
+                "Start one with ClipperConnection.start_clipper() or `clipper start`."
+            )
+        dead = [p for p in state.core() if not is_alive(p.handle)]
+        if dead:
+            details = "\n".join(launch.describe_death(p, self.paths, _ROLE_NAMES[p.role]) for p in dead)
+            raise ClipperException(
+                f"Cluster {self.cluster_name} is broken:\n{details}\n"
+                "Stop it with ClipperConnection.stop_all() (or `clipper stop`) and start it again."
+            )
+        self.clipper_query_port = state.query_port
+        self.clipper_management_port = state.management_port
+        self.clipper_rpc_port = state.rpc_port
+        self.redis_port = state.redis_port
+        # Best effort: a deploy in another process may hold the lock for a while.
+        with self._lock.try_held() as locked:
+            if locked:
+                self._prune_dead_replicas()
+        self.connected = True
+
+    def stop_all(self, graceful: bool = True) -> None:
+        """Stop every process of the cluster and remove its directory.
+
+        Processes get SIGTERM (SIGKILL when not ``graceful``, or after a grace
+        period); this returns once all are gone.
+        """
+        with self._lock.held():
+            state = load_state(self.paths)
+            if state is not None:
+                others = [p.handle for p in state.processes.values() if p.role != ROLE_REDIS]
+                redis = [p.handle for p in state.processes.values() if p.role == ROLE_REDIS]
+                self.logger.info("Stopping %d processes of cluster %s", len(others) + len(redis), self.cluster_name)
+                # Redis last, so the frontends do not spend their shutdown on reconnects.
+                terminate(others, graceful, self.stop_grace_s)
+                terminate(redis, graceful, self.stop_grace_s)
+            self._remove_cluster_files()
+        self.connected = False
+
+    def _remove_cluster_files(self) -> None:
+        root = self.paths.root
+        for d in (self.paths.logs_dir, self.paths.redis_dir, self.paths.models_dir):
+            shutil.rmtree(d, ignore_errors=True)
+        for f in (self.paths.state_file, *root.glob(".cluster.*.json")):
+            f.unlink(missing_ok=True)
+        try:
+            root.rmdir()
+        except OSError:
+            pass  # absent, or holds files of the user's own
+
+    # ---------------------------------------------------------------- models
+
+    def build_model(
+        self,
+        name: str,
+        version: str,
+        model_data_path: str,
+        base_image: str,
+        container_registry: str | None = None,
+        pkgs_to_install: list[str] | None = None,
+    ) -> str:
+        """Copy the model into the cluster directory; returns ``local:<dir>``.
+
+        ``pkgs_to_install`` go into a virtualenv of the model's own.
+        ``container_registry`` is ignored (nothing is pushed).
+        """
+        with self._lock.held():
+            image = packaging.package_model(self.paths.model_dir(name, str(version)), model_data_path, base_image, pkgs_to_install)
+        self.logger.info("Packaged model %s:%s as %s", name, version, image)
+        return image
+
+    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
+        self.set_num_replicas(name, version, input_type, image, num_replicas)
+
+    def get_num_replicas(self, name: str, version: str) -> int:
+        label = create_model_container_label(name, str(version))
+        with self._lock.try_held() as locked:
+            state = self._prune_dead_replicas() if locked else load_state(self.paths)
+        if state is None:
+            return 0
+        return sum(1 for p in state.replicas(label) if is_alive(p.handle))
+
+    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
+        version = str(version)
+        if num_replicas < 0:
+            raise ClipperException(f"num_replicas must be >= 0, got {num_replicas}")
+        label = create_model_container_label(name, version)
+        with self._lock.held():
+            state = self._prune_dead_replicas()
+            if state is None:
+                raise ClipperException(f"No Clipper query frontend to attach model container to (cluster {self.cluster_name} is not running)")
+            qf = state.processes.get(ROLE_QUERY)
+            if qf is None or not is_alive(qf.handle):
+                detail = launch.describe_death(qf, self.paths, "Query frontend") if qf else ""
+                raise ClipperException(f"No Clipper query frontend to attach model container to. {detail}".strip())
+            current = sorted(state.replicas(label), key=lambda p: p.started_at)
+            if num_replicas > len(current):
+                self.logger.info(
+                    "Found %d replicas for %s:%s. Adding %d", len(current), name, version, num_replicas - len(current)
+                )
+                local_image = packaging.resolve_image(image)
+                replicas.start_replicas(
+                    self.paths, state, name, version, input_type, image, local_image,
+                    num_replicas - len(current), self.replica_ready_timeout_s,
+                )  # fmt: skip
+            elif num_replicas < len(current):
+                surplus = current[num_replicas:]
+                self.logger.info("Found %d replicas for %s:%s. Removing %d", len(current), name, version, len(surplus))
+                replicas.stop_replicas(self.paths, state, surplus, self.stop_grace_s)
+
+    def _prune_dead_replicas(self) -> ClusterState | None:
+        """The state without crashed replicas (each reported). Caller holds the lock."""
+        state = load_state(self.paths)
+        if state is not None:
+            replicas.prune_dead(self.paths, state, self.logger)
+        return state
+
+    def stop_models(self, models: dict[str, list[str]]) -> None:
+        """Stop the replicas of ``{name: [version, ...]}``."""
+        wanted = {create_model_container_label(n, str(v)) for n, versions in models.items() for v in versions}
+        self._stop_replicas(lambda r: r.label in wanted)
+
+    def stop_all_model_containers(self) -> None:
+        self._stop_replicas(lambda r: True)
+
+    def _stop_replicas(self, select: Callable[[ReplicaInfo], bool]) -> None:
+        with self._lock.held():
+            state = load_state(self.paths)
+            if state is None:
+                return
+            doomed = [p for p in state.replicas() if p.replica is not None and select(p.replica)]
+            replicas.stop_replicas(self.paths, state, doomed, self.stop_grace_s)
+
+    # ---------------------------------------------------------------- inspection
+
+    def get_logs(self, logging_dir: str) -> list[str]:
+        """Copy every process log into ``logging_dir``; returns the copies' paths."""
+        out = Path(logging_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for log in sorted(self.paths.logs_dir.glob("*.log")):
+            dest = out / log.name
+            shutil.copyfile(log, dest)
+            copied.append(str(dest))
+        return copied
+
+    def process_status(self) -> list[ProcessStatus]:
+        """Every recorded process with whether it is alive (changes nothing)."""
+        state = load_state(self.paths)
+        if state is None:
+            return []
+        return [
+            ProcessStatus(
+                p.name, p.role, p.pid, is_alive(p.handle), str(self.paths.root / p.log),
+                f"{p.replica.model_name}:{p.replica.model_version}" if p.replica else None,
+            )
+            for p in state.processes.values()
+        ]  # fmt: skip
+
+    def log_tail(self, process_name: str, lines: int = launch.LOG_TAIL_LINES) -> str:
+        """The last lines of one process's log."""
+        return log_tail(self.paths.log_file(process_name), lines)

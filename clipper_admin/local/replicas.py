@@ -1,0 +1,106 @@
+"""Model replicas of a local cluster: start them, wait until they serve, drop the dead.
+
+Callers hold the cluster lock; every function saves the state it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from clipper_admin.container_manager import create_model_container_label
+from clipper_admin.exceptions import ClipperException
+from clipper_admin.local import launch
+from clipper_admin.local.cluster_state import ROLE_MODEL, ClusterPaths, ClusterState, ProcessRecord, ReplicaInfo, save_state
+from clipper_admin.local.packaging import LocalImage
+from clipper_admin.local.processes import is_alive, spawn, terminate
+from clipper_admin.local.redis_server import free_port
+
+
+def start_replicas(
+    paths: ClusterPaths,
+    state: ClusterState,
+    name: str,
+    version: str,
+    input_type: str,
+    image: str,
+    local_image: LocalImage,
+    count: int,
+    ready_timeout_s: float,
+) -> None:
+    """Start ``count`` replicas of ``name:version`` and wait until each is ready.
+
+    A replica is ready once it writes its ready file (the local stand-in for
+    the Docker HEALTHCHECK). Replicas that die or time out are stopped,
+    dropped from the state and reported in one ClipperException with their
+    log tails; the others keep running.
+    """
+    label = create_model_container_label(name, version)
+    model_dir = local_image.model_dir
+    started: list[ProcessRecord] = []
+    for _ in range(count):
+        pname = state.next_replica_name(label)
+        ready = paths.ready_file(pname)
+        ready.unlink(missing_ok=True)
+        metrics_port = free_port()
+        env = {
+            "CLIPPER_MODEL_NAME": name,
+            "CLIPPER_MODEL_VERSION": version,
+            "CLIPPER_IP": "127.0.0.1",
+            "CLIPPER_PORT": str(state.rpc_port),
+            "CLIPPER_INPUT_TYPE": input_type,
+            "CLIPPER_METRICS_PORT": str(metrics_port),
+            "CLIPPER_READY_FILE": str(ready),
+        }
+        if model_dir is not None:
+            env["CLIPPER_MODEL_PATH"] = model_dir
+        cmd = launch.python_module_command(local_image.module, python=local_image.python)
+        log = paths.log_file(pname)
+        # The model's directory as working directory, like /model in an image.
+        handle = spawn(cmd, log, env=launch.child_env(env), cwd=Path(model_dir) if model_dir else paths.root)
+        record = ProcessRecord(
+            pname, ROLE_MODEL, handle.pid, handle.start_ticks, cmd, str(log.relative_to(paths.root)), time.time(),
+            ReplicaInfo(name, version, label, input_type, image, metrics_port),
+        )  # fmt: skip
+        state.processes[pname] = record
+        started.append(record)
+        save_state(paths, state)  # record each pid at once: stop_all must find it
+    _wait_ready(paths, state, started, ready_timeout_s)
+
+
+def _wait_ready(paths: ClusterPaths, state: ClusterState, started: list[ProcessRecord], timeout_s: float) -> None:
+    failures: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    for record in started:
+        ready = paths.ready_file(record.name)
+        what = f"Model replica {record.name}"
+        try:
+            launch.wait_until(record, paths, what, ready.exists, max(0.0, deadline - time.monotonic()))
+        except ClipperException as e:
+            terminate([record.handle], graceful=False)
+            del state.processes[record.name]
+            failures.append(str(e))
+    if failures:
+        save_state(paths, state)
+        raise ClipperException("\n".join(failures))
+
+
+def stop_replicas(paths: ClusterPaths, state: ClusterState, doomed: list[ProcessRecord], grace_s: float) -> None:
+    """Stop replicas (SIGTERM, SIGKILL after ``grace_s``) and forget them."""
+    terminate([p.handle for p in doomed], graceful=True, grace_s=grace_s)
+    for p in doomed:
+        del state.processes[p.name]
+        paths.ready_file(p.name).unlink(missing_ok=True)
+    save_state(paths, state)
+
+
+def prune_dead(paths: ClusterPaths, state: ClusterState, logger: logging.Logger | logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+    """Drop crashed replicas from the state, warning with each one's log tail."""
+    dead = [p for p in state.replicas() if not is_alive(p.handle)]
+    for p in dead:
+        logger.warning("%s", launch.describe_death(p, paths, f"Model replica {p.name}"))
+        del state.processes[p.name]
+        paths.ready_file(p.name).unlink(missing_ok=True)
+    if dead:
+        save_state(paths, state)
