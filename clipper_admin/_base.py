@@ -1,0 +1,89 @@
+"""State and helpers shared by the parts of :class:`ClipperConnection`.
+
+The connection is one facade over a few mixins (cluster lifecycle,
+applications, models, replicas); each mixin subclasses
+:class:`_ConnectionBase`, which holds the container manager, the
+``connected`` flag, the cluster-prefixed logger and the admin HTTP call.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, MutableMapping
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+
+import requests
+
+from clipper_admin import _http
+from clipper_admin.container_manager import ContainerManager
+from clipper_admin.exceptions import ClipperException, UnconnectedException
+from clipper_protocol.names import DEPLOY_REGEX_STR, is_valid_deploy_name
+
+logger = logging.getLogger("clipper.admin")
+
+
+class ClusterAdapter(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every message with ``[<cluster_name>] ``."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        return f"[{extra.get('cluster_name', '')}] {msg}", kwargs
+
+
+class _ConnectionBase:
+    """What every part of the connection shares."""
+
+    def __init__(self, container_manager: ContainerManager) -> None:
+        self.connected = False
+        self.cm = container_manager
+        self.logger = ClusterAdapter(logger, {"cluster_name": self.cm.cluster_identifier})
+
+    def _admin_post(self, endpoint: str, body: dict[str, Any]) -> requests.Response:
+        """POST ``body`` to the management frontend's ``/admin/<endpoint>``."""
+        return _http.admin_post(self.cm.get_admin_addr(), endpoint, body, self.logger)
+
+    def _admin_query(self, endpoint: str, body: dict[str, Any]) -> Any:
+        """Like :meth:`_admin_post`, returning the parsed JSON answer."""
+        r = self._admin_post(endpoint, body)
+        return _http.response_json(r, f"/admin/{endpoint}")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S", bound=_ConnectionBase)
+
+
+def requires_connection(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P], R]:
+    """Raise UnconnectedException unless ``self.connected``, before anything else."""
+
+    @functools.wraps(method)
+    def checked(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not self.connected:
+            raise UnconnectedException()
+        return method(self, *args, **kwargs)
+
+    return cast(Callable[Concatenate[S, P], R], checked)
+
+
+def _invalid(value: object, what: str) -> ClipperException:
+    return ClipperException(
+        f"Invalid value: {value}: a model {what} must be a valid DNS-1123 "
+        " subdomain. It must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character "
+        f"(e.g. 'example.com', regex used for validation is '{DEPLOY_REGEX_STR}'"
+    )
+
+
+def validate_versioned_model_name(name: object, version: object) -> None:
+    """Check a deployed model's name and (stringified) version, as the original.
+
+    Raises
+    ------
+    ClipperException
+        With the original's DNS-1123 message naming the bad value.
+    """
+    if not isinstance(name, str) or not is_valid_deploy_name(name):
+        raise _invalid(name, "name")
+    if not isinstance(version, str) or not is_valid_deploy_name(version):
+        raise _invalid(version, "version")

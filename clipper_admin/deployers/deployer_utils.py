@@ -1,0 +1,128 @@
+"""Serialization shared by the deployers: cloudpickle, plus the user's local modules.
+
+A prediction function usually calls into modules of the user's own project
+(``from features import featurize``). The model container does not have those
+files, so modules defined under the working directory (or next to the main
+script) are pickled *by value* along with the function; installed packages
+and the standard library are still pickled by reference and must be present
+in the container image (``pkgs_to_install``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import logging
+import os
+import site
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cloudpickle
+
+logger = logging.getLogger("clipper.admin.deployers")
+
+#: Name of the serialized function inside a model directory.
+PREDICT_FUNC_FILENAME = "func.pkl"
+
+
+def _resolved(paths: list[str]) -> list[Path]:
+    out = []
+    for p in paths:
+        if p:
+            with contextlib.suppress(OSError):
+                out.append(Path(p).resolve())
+    return out
+
+
+def _installed_roots() -> list[Path]:
+    """Directories whose modules are installed, never the user's own."""
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    paths += site.getsitepackages() + [site.getusersitepackages()]
+    paths += [sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    return _resolved(paths)
+
+
+def _project_roots() -> list[Path]:
+    """Where the user's local modules live: the working dir and the main script's dir."""
+    candidates = [os.getcwd()]
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file:
+        candidates.append(os.path.dirname(main_file))
+    installed = _installed_roots()
+    # A filesystem root as "project" would sweep in everything on sys.path.
+    return [
+        r for r in _resolved(candidates)
+        if r != Path(r.anchor) and not any(r.is_relative_to(i) for i in installed)
+    ]
+
+
+def local_modules() -> list[ModuleType]:
+    """Imported modules whose source lies in the user's project, not in an installed package."""
+    roots = _project_roots()
+    if not roots:
+        return []
+    installed = _installed_roots()
+    distributed = set(importlib.metadata.packages_distributions())
+    stdlib = set(sys.stdlib_module_names)
+    found = []
+    for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        file = getattr(module, "__file__", None)
+        if name == "__main__" or not file or top in distributed or top in stdlib:
+            continue
+        try:
+            path = Path(file).resolve()
+        except OSError:
+            continue
+        if any(path.is_relative_to(r) for r in roots) and not any(path.is_relative_to(i) for i in installed):
+            found.append(module)
+    return found
+
+
+@contextlib.contextmanager
+def _local_modules_by_value() -> Iterator[None]:
+    """Register the project's modules with cloudpickle by value, and restore after."""
+    already = set(cloudpickle.list_registry_pickle_by_value())
+    added = []
+    for module in local_modules():
+        if module.__name__ not in already:
+            cloudpickle.register_pickle_by_value(module)
+            added.append(module)
+    try:
+        yield
+    finally:
+        for module in added:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def serialize_object(obj: Any) -> bytes:
+    """cloudpickle ``obj``, shipping the user's local modules by value.
+
+    Uses cloudpickle's default protocol (the original pinned protocol 2 for
+    Python 2 containers; every container here runs Python 3, and protocol 4+
+    is needed for objects over 4 GiB).
+    """
+    with _local_modules_by_value():
+        data: bytes = cloudpickle.dumps(obj, protocol=cloudpickle.DEFAULT_PROTOCOL)
+    return data
+
+
+def save_python_function(name: str, func: Any) -> str:
+    """Write ``func`` cloudpickled to ``func.pkl`` in a new temp dir; return the dir.
+
+    The directory comes from ``tempfile.mkdtemp(suffix='clipper')``; the
+    caller deletes it once the model is built.
+    """
+    serialized = serialize_object(func)
+    serialization_dir = os.path.abspath(tempfile.mkdtemp(suffix="clipper"))
+    logger.info(f"Saving function to {serialization_dir}")
+    with open(os.path.join(serialization_dir, PREDICT_FUNC_FILENAME), "wb") as f:
+        f.write(serialized)
+    logger.info("Serialized and supplied predict function")
+    return serialization_dir

@@ -1,0 +1,188 @@
+"""Deploy a Python function ("closure") as a Clipper model.
+
+The function is cloudpickled into ``func.pkl``, packaged on top of the
+closure container image for the caller's Python version, and deployed; the
+container calls it with a list of inputs (numpy arrays for numeric input
+types) and expects a list of as many outputs back, each sent as ``str(x)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import shutil
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from clipper_admin._base import validate_versioned_model_name
+from clipper_admin.deployers.deployer_utils import save_python_function
+from clipper_admin.exceptions import ClipperException
+from clipper_admin.version import __registry__, __version__
+from clipper_protocol.constants import DEFAULT_BATCH_SIZE
+
+logger = logging.getLogger("clipper.admin.deployers")
+
+
+def default_closure_image() -> str:
+    """``{registry}/python{major}{minor}-closure-container:{version}`` for this interpreter."""
+    major, minor = sys.version_info[:2]
+    return f"{__registry__}/python{major}{minor}-closure-container:{__version__}"
+
+
+def create_endpoint(
+    clipper_conn: Any,
+    name: str,
+    input_type: str,
+    func: Callable[[list[Any]], list[Any]],
+    default_output: str = "None",
+    version: Any = 1,
+    slo_micros: int = 3000000,
+    labels: list[str] | None = None,
+    registry: str | None = None,
+    base_image: str = "default",
+    num_replicas: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pkgs_to_install: list[str] | None = None,
+) -> None:
+    """Register an application, deploy ``func`` as a model and link the two.
+
+    The application and the model are both called ``name``.
+
+    Parameters
+    ----------
+    clipper_conn : :py:meth:`clipper_admin.ClipperConnection`
+        A connected ClipperConnection.
+    name : str
+        Name of the application and the model (a DNS-1123 label).
+    input_type : str
+        One of "integers", "floats", "doubles", "bytes", "strings".
+    func : function
+        Takes a list of inputs, returns a list of as many outputs.
+    default_output : str, optional
+        Returned when the model does not answer within ``slo_micros``.
+    version : Any, optional
+        The model version (default 1).
+    slo_micros : int, optional
+        The application's latency objective (default 3 s).
+    labels : list(str), optional
+        Labels stored with the model.
+    registry : str, optional
+        Registry to push the model image to.
+    base_image : str, optional
+        Image to build on; "default" picks the closure image for this Python.
+    num_replicas : int, optional
+        Replicas to start (default 1).
+    batch_size : int, optional
+        Queries per batch; -1 (default) adapts it.
+    pkgs_to_install : list(str), optional
+        Packages to ``pip install`` in the model image.
+    """
+    clipper_conn.register_application(name, input_type, default_output, slo_micros)
+    deploy_python_closure(
+        clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size,
+        pkgs_to_install,
+    )
+    clipper_conn.link_model_to_app(name, name)
+
+
+def deploy_python_closure(
+    clipper_conn: Any,
+    name: str,
+    version: Any,
+    input_type: str,
+    func: Callable[[list[Any]], list[Any]],
+    base_image: str = "default",
+    labels: list[str] | None = None,
+    registry: str | None = None,
+    num_replicas: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    pkgs_to_install: list[str] | None = None,
+) -> None:
+    """Deploy a Python function as a model.
+
+    The function and everything it references are serialized with
+    cloudpickle, including modules of your own project (files under the
+    working directory or next to the main script), which travel by value.
+    Installed packages do not: name them in ``pkgs_to_install``. Free
+    variables are captured at deploy time.
+
+    Parameters
+    ----------
+    clipper_conn : :py:meth:`clipper_admin.ClipperConnection`
+        A connected ClipperConnection.
+    name : str
+        The model's name (a DNS-1123 label: lower-case alphanumerics and '-').
+    version : Any
+        The version (``str()``-converted), same rule as ``name``.
+    input_type : str
+        One of "integers", "floats", "doubles", "bytes", "strings".
+    func : function
+        Takes a list of inputs, returns a list of as many outputs; each
+        output is sent back as ``str(output)``.
+    base_image : str, optional
+        Image to build on; "default" picks
+        ``{registry}/python{major}{minor}-closure-container:{version}`` for
+        the Python running this code.
+    labels : list(str), optional
+        Labels stored with the model.
+    registry : str, optional
+        Registry to push the model image to.
+    num_replicas : int, optional
+        Replicas to start (default 1).
+    batch_size : int, optional
+        Queries per batch; -1 (default) adapts it.
+    pkgs_to_install : list(str), optional
+        Packages to ``pip install`` in the model image.
+
+    Raises
+    ------
+    :py:exc:`clipper.ClipperException`
+        For an invalid name or version, a function that cannot be
+        serialized, or a failed build or deployment.
+
+    Example
+    -------
+    Define a function that returns the sum of each input vector::
+
+        from clipper_admin import ClipperConnection, DockerContainerManager
+        from clipper_admin.deployers.python import deploy_python_closure
+
+        clipper_conn = ClipperConnection(DockerContainerManager())
+        clipper_conn.connect()
+
+        def predict(inputs):
+            return [str(sum(x)) for x in inputs]
+
+        deploy_python_closure(clipper_conn, name="sum-model", version=1,
+                              input_type="doubles", func=predict)
+    """
+    version = str(version)
+    # Refuse before serializing or building anything.
+    validate_versioned_model_name(name, version)
+    if not callable(func):
+        raise ClipperException(f"func must be callable, got {type(func).__name__}")
+    try:
+        serialization_dir = save_python_function(name, func)
+    except Exception as e:
+        raise ClipperException(
+            f"Could not serialize the prediction function {getattr(func, '__qualname__', func)!r} "
+            f"of model {name}:{version} with cloudpickle: {type(e).__name__}: {e}. "
+            "Everything the function references must be picklable (open files, sockets, "
+            "locks and database connections are not: create them inside the function)."
+        ) from e
+    try:
+        # Windows paths use backslashes; the image build wants posix ones.
+        serialization_dir = posixpath.join(*os.path.split(serialization_dir))
+        logger.info("Python closure saved")
+        if base_image == "default":
+            major, minor = sys.version_info[:2]
+            logger.info(f"Using Python {major}.{minor} base image")
+            base_image = default_closure_image()
+        clipper_conn.build_and_deploy_model(
+            name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
+            pkgs_to_install,
+        )
+    finally:
+        shutil.rmtree(serialization_dir, ignore_errors=True)

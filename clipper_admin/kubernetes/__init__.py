@@ -1,0 +1,1 @@
+"""Run a Clipper cluster on Kubernetes."""
