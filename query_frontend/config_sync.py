@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from clipper_protocol import redis_schema as rs
 from clipper_protocol.input_types import InvalidInputType
+from query_frontend.tasks import cancel_and_wait
 from query_frontend.config import AppConfig, ClusterConfig
 
 log = logging.getLogger("clipper.query_frontend.config")
@@ -73,13 +74,7 @@ class ConfigSync:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for client in self._clients.values():
             await client.aclose()

@@ -26,6 +26,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from clipper_protocol import rpc as wire
 from clipper_protocol.input_types import InputType
+from query_frontend.tasks import cancel_and_wait
 from query_frontend.batching import ModelQueue, Task
 from query_frontend.cache import ModelOutput
 from query_frontend.errors import ModelFailed, ReplicaLost
@@ -135,13 +136,7 @@ class RpcServer:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for replica in list(self.replicas.values()):
             self._remove(replica, "the query frontend is shutting down")
