@@ -26,6 +26,7 @@ demo-stop: $(STAMP)
 
 ## Install what the tests need and run them all.
 test: $(STAMP)
+	$(PY) -m mypy clipper_protocol query_frontend management_frontend model_containers clipper_admin
 	$(PY) -m pytest
 
 clean:

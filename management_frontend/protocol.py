@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from clipper_protocol.input_types import InputType, InvalidInputType, parse_input_type
+from clipper_protocol.json_types import json_type_name
 from clipper_protocol.redis_schema import ApplicationRecord, ContainerRecord, ModelRecord
 from management_frontend.errors import BadRequestError, JsonRequestError
 
@@ -28,23 +29,6 @@ class JsonFieldError(ValueError):
 
 # --------------------------------------------------------------------------
 # Parsing and typed field access
-
-
-def json_type_name(value: object) -> str:
-    """rapidjson's name for the JSON type of ``value``."""
-    if value is None:
-        return "Null"
-    if value is True:
-        return "True"
-    if value is False:
-        return "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
 
 
 def _reject_constant(name: str) -> object:

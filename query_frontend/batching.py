@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from query_frontend.cache import PendingPrediction
 from query_frontend.errors import QueryExpired
@@ -78,7 +78,8 @@ class ReplicaLike(Protocol):
     alive: bool
 
 
-SendBatch = Callable[["ReplicaLike", list[Task]], bool]
+# Takes the replica the queue handed out (the RPC layer's Replica).
+SendBatch = Callable[[Any, list[Task]], bool]
 FailEntry = Callable[[PendingPrediction, BaseException], None]
 
 

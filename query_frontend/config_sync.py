@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -173,7 +173,7 @@ class ConfigSync:
         for key in version_keys:
             value = await meta_db.get(key)
             if value is not None:
-                versions[key[len(rs.CURRENT_MODEL_VERSION_PREFIX):]] = value
+                versions[key[len(rs.CURRENT_MODEL_VERSION_PREFIX):]] = str(value)
         cfg = self.config
         for name in set(cfg.apps) - set(apps):
             log.info("Application %s was deleted", name)
@@ -200,7 +200,7 @@ class ConfigSync:
             return None
         links = await links_db.smembers(name)
         try:
-            return AppConfig.from_record(rs.ApplicationRecord.from_hash(name, raw), list(links))
+            return AppConfig.from_record(rs.ApplicationRecord.from_hash(name, raw), [str(m) for m in links])
         except (KeyError, ValueError, InvalidInputType) as e:
             log.warning("Ignoring malformed application %r: %s", name, e)
             return None
@@ -224,7 +224,7 @@ class ConfigSync:
         if version is None:
             self.config.current_versions.pop(model_name, None)
         elif self.config.current_versions.get(model_name) != version:
-            self.config.current_versions[model_name] = version
+            self.config.current_versions[model_name] = str(version)
             log.info("Model %s now serves version %s", model_name, version)
 
     async def _reload_model(self, name: str, version: str) -> None:
@@ -270,10 +270,7 @@ class ConfigSync:
                 await containers.delete(*stale)
             self._wiped_replica_records = True
         for rec in self._connected_replicas():
-            await containers.hset(
-                rs.container_key(rec.model_name, rec.model_version, rec.model_replica_id),
-                mapping=rec.to_hash(),
-            )
+            await self._write("record_replica", (rec,))
 
     def _write_state(self, app: AppConfig) -> None:
         self._enqueue_write("set_state", (app.name, app.default_output))
@@ -309,9 +306,10 @@ class ConfigSync:
             await self.db(rs.RedisDB.STATE).set(rs.state_key(name), rs.selection_state_value(default_output))
         elif op == "record_replica":
             (rec,) = args
+            mapping: dict[Any, Any] = rec.to_hash()
             await self.db(rs.RedisDB.CONTAINERS).hset(
                 rs.container_key(rec.model_name, rec.model_version, rec.model_replica_id),
-                mapping=rec.to_hash(),
+                mapping=mapping,
             )
         elif op == "forget_replica":
             name, version, replica_id = args

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from clipper_protocol.redis_schema import ModelRecord
-from query_frontend.batching import BatchSizeController, ModelQueue, Task
+from query_frontend.batching import BatchSizeController, ModelQueue, SendBatch, Task
 from query_frontend.cache import ModelOutput, PendingPrediction, PredictionCache
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import NoConnectedModels, QueryFailed, QueueFull, RequestError
@@ -50,7 +50,7 @@ class QueryProcessor:
         self.metrics = metrics
         self.queues: dict[tuple[str, str], ModelQueue] = {}
         self._query_ids = itertools.count()
-        self.send_batch = None  # set by the server: RpcServer.send_batch
+        self.send_batch: SendBatch | None = None  # set by the server: RpcServer.send_batch
 
     # ------------------------------------------------------------ queues
 

@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from clipper_protocol.input_types import InputType
+from clipper_protocol.json_types import json_type_name
 from query_frontend.errors import RequestError
 from query_frontend.processor import QueryResult
 
@@ -47,22 +48,6 @@ class UpdateRequest:
     uid: int
     input: bytes
     label: float
-
-
-def json_type_name(value: object) -> str:
-    if value is None:
-        return "Null"
-    if value is True:
-        return "True"
-    if value is False:
-        return "False"
-    if isinstance(value, dict):
-        return "Object"
-    if isinstance(value, list):
-        return "Array"
-    if isinstance(value, str):
-        return "String"
-    return "Number"
 
 
 def _json_error(detail: str, schema: str) -> RequestError:

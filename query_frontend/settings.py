@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, fields
+from typing import Any, Callable
 
 from clipper_protocol import constants as c
 
@@ -64,8 +65,9 @@ class QueryFrontendSettings:
     def from_args(cls, argv: list[str] | None = None) -> "QueryFrontendSettings":
         parser = argparse.ArgumentParser(prog="query_frontend", description="Clipper query frontend")
         for f in fields(cls):
+            convert: Callable[[str], Any] = type(f.default)
             env = os.environ.get("CLIPPER_QF_" + f.name.upper())
-            default = f.default if env is None else type(f.default)(env)  # type: ignore[operator]
-            parser.add_argument(f"--{f.name}", type=type(f.default), default=default)
+            default = f.default if env is None else convert(env)
+            parser.add_argument(f"--{f.name}", type=convert, default=default)
         ns = parser.parse_args(argv)
         return cls(**vars(ns))
