@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
+import orjson
 from aiohttp import web
 
 from query_frontend import protocol
@@ -34,7 +36,7 @@ class QueryHandlers:
         config: ClusterConfig,
         metrics: MetricsRegistry,
         max_batch_inputs: int,
-        readiness,
+        readiness: Callable[[], tuple[bool, str | None]],
     ) -> None:
         self.processor = processor
         self.config = config
@@ -89,8 +91,6 @@ class QueryHandlers:
         accept = request.headers.get("Accept", "")
         if "text/plain" in accept or "openmetrics" in accept:
             return await self.metrics_prometheus(request)
-        import orjson
-
         return json_response(orjson.dumps(self.metrics.json_report(), option=orjson.OPT_INDENT_2))
 
     async def metrics_prometheus(self, request: web.Request) -> web.Response:
@@ -102,8 +102,6 @@ class QueryHandlers:
     async def ready(self, request: web.Request) -> web.Response:
         ok, reason = self.readiness()
         body = {"ready": ok} if ok else {"ready": False, "reason": reason}
-        import orjson
-
         return json_response(orjson.dumps(body), 200 if ok else 503)
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -111,7 +109,9 @@ class QueryHandlers:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler) -> web.StreamResponse:
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Unknown paths, wrong methods, oversized bodies and crashes get JSON errors."""
     try:
         return await handler(request)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -165,7 +164,6 @@ class MetricsRegistry:
     """All query-frontend metrics. Updated from the event loop thread only."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.apps: dict[str, AppMetrics] = {}
         self.models: dict[tuple[str, str], ModelMetrics] = {}
         self.rpc_queueing_delay = Histogram("microseconds", reservoir_size=2056)

@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from clipper_protocol.redis_schema import ModelRecord
 from query_frontend.batching import BatchSizeController, ModelQueue, SendBatch, Task
@@ -20,6 +21,9 @@ from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import NoConnectedModels, QueryFailed, QueueFull, RequestError
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.settings import QueryFrontendSettings
+
+if TYPE_CHECKING:
+    from query_frontend.rpc import Replica
 
 log = logging.getLogger("clipper.query_frontend.processor")
 
@@ -98,7 +102,7 @@ class QueryProcessor:
     def fail_entry(self, entry: PendingPrediction, error: BaseException) -> None:
         self.cache.fail(entry, error)
 
-    def batch_done(self, replica, size: int, latency_s: float) -> None:
+    def batch_done(self, replica: Replica, size: int, latency_s: float) -> None:
         queue = replica.queue
         if queue is None:
             return
@@ -107,7 +111,7 @@ class QueryProcessor:
         self.metrics.record_batch(self.metrics.model(replica.model_name, replica.model_version),
                                   size, latency_s * 1e6)
 
-    def _batch_slo_s(self, replica) -> float:
+    def _batch_slo_s(self, replica: Replica) -> float:
         # The tightest SLO among the applications that link this model.
         slos = [a.slo_s for a in self.config.apps.values() if replica.model_name in a.linked_models]
         return min(slos) if slos else self.settings.default_slo_s
