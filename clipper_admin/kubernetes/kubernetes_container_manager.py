@@ -1,20 +1,42 @@
 """``KubernetesContainerManager``: the cluster as Deployments and Services in a namespace.
 
-The constructor is complete (arguments, defaults, attributes and the
-``service_types`` checks of the original); the methods that talk to the
-Kubernetes API are not written yet and raise a ClipperException pointing at
-LocalContainerManager. Nothing here loads a kube config at construction.
+The objects themselves are built in ``manifests`` (plain dicts); the API
+calls live in ``api``. This module decides what to create, wait for and
+delete, with the original's names, labels and error messages.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from clipper_admin._not_implemented import not_implemented
-from clipper_admin.container_manager import CLIPPER_INTERNAL_REDIS_PORT, ContainerManager
+from clipper_admin.container_manager import (
+    CLIPPER_DOCKER_LABEL,
+    CLIPPER_INTERNAL_MANAGEMENT_PORT,
+    CLIPPER_INTERNAL_QUERY_PORT,
+    CLIPPER_INTERNAL_REDIS_PORT,
+    CLIPPER_MODEL_CONTAINER_LABEL,
+    CLIPPER_NAME_LABEL,
+    ContainerManager,
+    create_model_container_label,
+)
 from clipper_admin.exceptions import ClipperException
+from clipper_admin.kubernetes import manifests as m
 
-_NAME = "KubernetesContainerManager"
+if TYPE_CHECKING:
+    from clipper_admin.kubernetes.api import KubeApi
+
+logger = logging.getLogger("clipper.kubernetes")
+
+
+class _ClusterAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes log lines with ``[<cluster_identifier>]``, as ClipperConnection does."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return f"[{self.extra['cluster_name']}] {msg}", kwargs  # type: ignore[index]
+
 
 #: The services whose type can be chosen, and the types Kubernetes knows.
 SERVICE_TYPE_KEYS = frozenset({"redis", "management", "query", "query-rpc", "metric"})
@@ -75,6 +97,17 @@ class KubernetesContainerManager(ContainerManager):
         and "metric": "ClusterIP", "NodePort" (default) or "LoadBalancer".
     create_namespace_if_not_exists : bool, optional
         Create ``namespace`` when it does not exist.
+    image_pull_secrets : list of str, optional
+        Names of ``docker-registry`` Secrets (in ``namespace``) every pod
+        pulls its image with, e.g. a private registry of model images.
+    kube_configuration : kubernetes.client.Configuration, optional
+        Client configuration to use; None loads the kubeconfig
+        (``$KUBECONFIG`` or ``~/.kube/config``), else the in-cluster account,
+        on first use (never at construction).
+    deployment_timeout_s : float, optional
+        How long to wait for a Deployment to become available (600 s, as the original).
+    model_resources : dict, optional
+        ``resources`` (requests/limits) of each model replica.
     """
 
     def __init__(
@@ -87,6 +120,10 @@ class KubernetesContainerManager(ContainerManager):
         namespace: str = "default",
         service_types: dict[str, str] | None = None,
         create_namespace_if_not_exists: bool = False,
+        image_pull_secrets: list[str] | None = None,
+        kube_configuration: Any = None,
+        deployment_timeout_s: float = 600.0,
+        model_resources: dict[str, Any] | None = None,
     ) -> None:
         self.cluster_name = cluster_name
         self.k8s_namespace = namespace
@@ -101,6 +138,59 @@ class KubernetesContainerManager(ContainerManager):
         self.service_types = (
             dict(DEFAULT_SERVICE_TYPES) if service_types is None else validate_service_types(service_types)
         )
+        self.image_pull_secrets = list(image_pull_secrets or [])
+        self.deployment_timeout_s = deployment_timeout_s
+        self.model_resources = model_resources
+        self.num_frontend_replicas = 1
+        self.external_node_hosts: list[str] = []
+        self.clipper_management_port: int | None = None
+        self.clipper_query_port: int | None = None
+        self.clipper_metric_port: int | None = None
+        self._lb_hosts: dict[str, str] = {}
+        self._kube_configuration = kube_configuration
+        self._api: KubeApi | None = None
+        self.logger = _ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
+
+    # --- plumbing ---------------------------------------------------------
+
+    @property
+    def spec(self) -> m.ClusterSpec:
+        return m.ClusterSpec(self.cluster_name, self.cluster_identifier, self.k8s_namespace,
+                             dict(self.service_types), list(self.image_pull_secrets))
+
+    @property
+    def api(self) -> KubeApi:
+        if self._api is None:
+            # Imported here: `import clipper_admin` must not load the kubernetes client.
+            from clipper_admin.kubernetes.api import KubeApi
+
+            self._api = KubeApi(self.k8s_namespace, self._kube_configuration)
+        return self._api
+
+    def close(self) -> None:
+        """Release the HTTP connections to the API server."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def _ensure_namespace(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        if self.api.namespace_exists():
+            return
+        if not self.create_namespace_if_not_exists:
+            raise ClipperException(
+                "Error connecting to Kubernetes cluster. Namespace does not exist. You can pass in "
+                "KubernetesContainerManager(create_namespace_if_not_exists=True) to create this namespace")
+        try:
+            self.api.create(m.namespace(self.k8s_namespace))
+        except ApiException as e:
+            raise ClipperException(f"Could not create Kubernetes namespace. Reason: {e.reason}") from e
+
+    def _cluster_selector(self) -> str:
+        return f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}"
+
+    # --- cluster life cycle -------------------------------------------------
 
     def start_clipper(
         self,
@@ -113,37 +203,146 @@ class KubernetesContainerManager(ContainerManager):
         qf_http_timeout_content: int,
         num_frontend_replicas: int = 1,
     ) -> None:
-        raise not_implemented(_NAME, "start_clipper")
+        """Create every object of the cluster (see ``manifests.cluster_objects``), then connect.
+
+        ``frontend_exporter_image`` is accepted and unused: our query frontend
+        serves Prometheus text itself, so Prometheus scrapes it directly.
+        """
+        if num_frontend_replicas < 1:
+            raise ClipperException(f"num_frontend_replicas must be at least 1, got {num_frontend_replicas}")
+        self._ensure_namespace()
+        objects = m.cluster_objects(
+            self.spec, query_frontend_image=query_frontend_image, mgmt_frontend_image=mgmt_frontend_image,
+            redis_ip=self.redis_ip, redis_port=self.redis_port, cache_size=cache_size,
+            thread_pool_size=qf_http_thread_pool_size, timeout_request=qf_http_timeout_request,
+            timeout_content=qf_http_timeout_content, num_frontend_replicas=num_frontend_replicas)
+        redis_deployment = m.redis_name(self.spec)
+        for obj in objects:
+            self.api.create(obj)
+            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == redis_deployment:
+                # The frontends need Redis up first, as in the original.
+                if not self.api.wait_available(redis_deployment, 1, self.deployment_timeout_s):
+                    raise ClipperException(f"Could not create a Kubernetes deployment: {redis_deployment}")
+        if self.redis_ip is None:
+            self.redis_ip = redis_deployment
+        self.num_frontend_replicas = num_frontend_replicas
+        self.connect()
 
     def connect(self) -> None:
-        raise not_implemented(_NAME, "connect")
+        """Learn the frontends' addresses: node ports, load balancers or the kubectl proxy."""
+        from kubernetes.client.exceptions import ApiException
 
-    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
-        raise not_implemented(_NAME, "deploy_model")
+        spec = self.spec
+        try:
+            self._ensure_namespace()
+            # Node addresses are needed only to reach node ports: not through
+            # kubectl proxy, and not for load balancers (the original listed
+            # nodes whenever any service type, even Redis's, was not one).
+            needs_nodes = any(self.service_types[k] != "LoadBalancer" for k in ("management", "query", "metric"))
+            if needs_nodes and self.kubernetes_proxy_addr is None:
+                self.external_node_hosts = self.api.node_addresses(self.useInternalIP)
+                if not self.external_node_hosts:
+                    raise ClipperException(
+                        "Error connecting to Kubernetes cluster. No external node addresses found. You may pass in "
+                        "KubernetesContainerManager(useInternalIP=True) to connect to local Kubernetes cluster")
+            self.clipper_management_port = self._service_port(m.mgmt_name(spec), "management",
+                                                              CLIPPER_INTERNAL_MANAGEMENT_PORT)
+            self.clipper_query_port = self._service_port(m.query_name(spec), "query", CLIPPER_INTERNAL_QUERY_PORT)
+            self.clipper_metric_port = self._service_port(m.metrics_name(spec), "metric", m.PROMETHEUS_PORT)
+            self.num_frontend_replicas = self.api.count_deployments(
+                f"{CLIPPER_NAME_LABEL}=query-frontend,{self._cluster_selector()}")
+        except ApiException as e:
+            raise ClipperException(f"Could not connect to Clipper Kubernetes cluster. Reason: {e.reason}") from e
+        self.logger.info("Connected to Kubernetes cluster at namespace %s", self.k8s_namespace)
 
-    def get_num_replicas(self, name: str, version: str) -> int:
-        raise not_implemented(_NAME, "get_num_replicas")
+    def _service_port(self, service: str, key: str, port: int) -> int:
+        """Node port of ``service``'s port named ``port``; remembers a load balancer's address."""
+        svc = self.api.read_service(service)
+        matching = [p for p in svc.spec.ports or [] if p.name == str(port)]
+        if not matching:
+            raise ClipperException(f"Service {service} has no port named {port}")
+        if self.service_types[key] == "LoadBalancer":
+            ingress = (svc.status.load_balancer.ingress if svc.status and svc.status.load_balancer else None) or []
+            if not ingress:
+                raise ClipperException(f"Service {service} has no load balancer address yet")
+            self._lb_hosts[key] = ingress[0].ip or ingress[0].hostname
+            return int(matching[0].port)
+        return int(matching[0].node_port or matching[0].port)
 
-    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        raise not_implemented(_NAME, "set_num_replicas")
-
-    def get_logs(self, logging_dir: str) -> list[str]:
-        raise not_implemented(_NAME, "get_logs")
-
-    def stop_models(self, models: dict[str, list[str]]) -> None:
-        raise not_implemented(_NAME, "stop_models")
-
-    def stop_all_model_containers(self) -> None:
-        raise not_implemented(_NAME, "stop_all_model_containers")
-
-    def stop_all(self, graceful: bool = True) -> None:
-        raise not_implemented(_NAME, "stop_all")
+    def _addr(self, key: str, service: str, internal_port: int, port: int | None) -> str:
+        if self.service_types[key] == "LoadBalancer" and key in self._lb_hosts:
+            return f"{self._lb_hosts[key]}:{port}"
+        if self.kubernetes_proxy_addr is not None:
+            return (f"{self.kubernetes_proxy_addr}/api/v1/namespaces/{self.k8s_namespace}"
+                    f"/services/{service}:{internal_port}/proxy")
+        if port is None or not self.external_node_hosts:
+            raise ClipperException(f"{self.cluster_identifier} is not connected; call connect() first")
+        return f"{self.external_node_hosts[0]}:{port}"
 
     def get_admin_addr(self) -> str:
-        raise not_implemented(_NAME, "get_admin_addr")
+        return self._addr("management", m.mgmt_name(self.spec), CLIPPER_INTERNAL_MANAGEMENT_PORT,
+                          self.clipper_management_port)
 
     def get_query_addr(self) -> str:
-        raise not_implemented(_NAME, "get_query_addr")
+        return self._addr("query", m.query_name(self.spec), CLIPPER_INTERNAL_QUERY_PORT, self.clipper_query_port)
 
     def get_metric_addr(self) -> str:
-        raise not_implemented(_NAME, "get_metric_addr")
+        # 9090 through the proxy too (the original said 1390, where nothing listens).
+        return self._addr("metric", m.metrics_name(self.spec), m.PROMETHEUS_PORT, self.clipper_metric_port)
+
+    # --- models -----------------------------------------------------------
+
+    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
+        """One Deployment of ``num_replicas`` per query frontend; waits until all are available."""
+        spec = self.spec
+        for i in range(self.num_frontend_replicas):
+            deployment = m.model_deployment(spec, name, str(version), input_type, image, num_replicas, i,
+                                            self.model_resources)
+            self.api.create(deployment)
+            deployment_name = deployment["metadata"]["name"]
+            self.logger.info("Waiting for %d replica(s) of %s:%s (%s)", num_replicas, name, version, deployment_name)
+            if not self.api.wait_available(deployment_name, num_replicas, self.deployment_timeout_s):
+                raise ClipperException(
+                    f"Could not create a Kubernetes deployment. Model: {name}-{version} Image: {image}")
+
+    def get_num_replicas(self, name: str, version: str) -> int:
+        return self.api.get_scale(m.model_deployment_name(self.spec, name, str(version), 0))
+
+    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
+        """Scale every per-frontend Deployment of ``name:version`` and wait for it."""
+        names = [m.model_deployment_name(self.spec, name, str(version), i) for i in range(self.num_frontend_replicas)]
+        for deployment_name in names:
+            self.api.set_scale(deployment_name, num_replicas)
+        for deployment_name in names:
+            if not self.api.wait_available(deployment_name, num_replicas, self.deployment_timeout_s):
+                raise ClipperException(
+                    f"Could not update scale of the specified Deployment. Model: {name}-{version} Image: {image}")
+
+    def get_logs(self, logging_dir: str) -> list[str]:
+        """Each container's log of every pod of this cluster, as ``<pod>_<i>.log``.
+
+        The original selected every Clipper pod of the namespace (any
+        cluster); this selects this cluster's.
+        """
+        directory = Path(logging_dir).expanduser().resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        files = []
+        for pod, index, text in self.api.pod_logs(self._cluster_selector()):
+            path = directory / f"{pod}_{index}.log"
+            path.write_text(text or "", encoding="utf-8")
+            files.append(str(path))
+        return files
+
+    def stop_models(self, models: dict[str, list[str]]) -> None:
+        for name, versions in models.items():
+            for version in versions:
+                label = create_model_container_label(name, str(version))
+                self.api.delete_workloads(
+                    f"{CLIPPER_MODEL_CONTAINER_LABEL}={label}, {self._cluster_selector()}")
+
+    def stop_all_model_containers(self) -> None:
+        self.api.delete_workloads(f"{CLIPPER_MODEL_CONTAINER_LABEL}, {self._cluster_selector()}")
+
+    def stop_all(self, graceful: bool = True) -> None:
+        """Delete every object labelled with this cluster (``graceful`` is ignored, as the original)."""
+        self.api.delete_cluster(self._cluster_selector())

@@ -175,21 +175,6 @@ def test_kubernetes_service_types_are_validated(service_types: Any, message: str
     assert str(e.value).startswith(message)
 
 
-@pytest.mark.parametrize("manager", [DockerContainerManager, KubernetesContainerManager])
-def test_unimplemented_platform_methods_point_at_the_local_manager(manager: type) -> None:
-    cm = manager()
-    calls: dict[str, tuple[Any, ...]] = {
-        "start_clipper": ("q", "m", "e", 1, 1, 5, 300, 1), "connect": (), "deploy_model": ("m", "1", "doubles", "i"),
-        "get_num_replicas": ("m", "1"), "set_num_replicas": ("m", "1", "doubles", "i", 2), "get_logs": ("d",),
-        "stop_models": ({"m": ["1"]},), "stop_all_model_containers": (), "stop_all": (),
-    }
-    for method, args in calls.items():
-        with pytest.raises(ClipperException) as e:
-            getattr(cm, method)(*args)
-        assert str(e.value) == (f"{manager.__name__}.{method} is not implemented yet; use LocalContainerManager "
-                                "(the default) for now")
-
-
 def test_retry_retries_then_lets_the_last_attempt_raise(caplog: pytest.LogCaptureFixture) -> None:
     attempts: list[int] = []
 
