@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-stop test install clean
+.PHONY: demo demo-stop test install clean images
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo-stop: $(STAMP)
 test: $(STAMP)
 	$(PY) -m mypy clipper_protocol query_frontend management_frontend model_containers clipper_admin
 	$(PY) -m pytest
+
+## Build every Docker image (offline here; REGISTRY=..., ONLINE=1 for base images + PyPI).
+images:
+	dockerfiles/build_images.sh $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(ONLINE),--online)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Build every Clipper image: {registry}/{name}:{version} and {registry}/{name}:latest.
+#
+#   dockerfiles/build_images.sh [--registry REGISTRY] [--online]
+#
+# Default (offline): no image is pulled and nothing is fetched from PyPI.
+#   - base image clipper-local/bookworm-python:3.11, made with debootstrap
+#     (from Debian's HTTP mirror) + `docker import` when missing (needs root);
+#   - Python packages come from a wheelhouse built on this host at
+#     build/wheelhouse (the project wheel plus the pinned wheels of
+#     dockerfiles/requirements.txt), installed with --no-index.
+# --online: the official base images (python:3.11-slim, debian:bookworm-slim)
+#   and PyPI, as on any machine that can pull; only the project wheel is local.
+#
+# Idempotent: a second run reuses the base image, the wheelhouse and Docker's
+# layer cache (the project wheel is built reproducibly, so an unchanged tree
+# gives a byte-identical wheel and a cache hit).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOCKERFILES="$ROOT/dockerfiles"
+VERSION="$(tr -d '[:space:]' < "$ROOT/clipper_admin/VERSION.txt")"
+REGISTRY="${CLIPPER_REGISTRY:-clipper}"
+ONLINE=0
+LOCAL_BASE="clipper-local/bookworm-python:3.11"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+WHEELHOUSE="$ROOT/build/wheelhouse"
+PIP="${PIP:-$ROOT/.venv/bin/pip}"
+[[ -x "$PIP" ]] || PIP="python3 -m pip"
+
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --registry) REGISTRY="${2:?--registry needs a value}"; shift 2 ;;
+        --registry=*) REGISTRY="${1#*=}"; shift ;;
+        --online) ONLINE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "build_images.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+START=$SECONDS
+log() { printf '[build_images %4ds] %s\n' $((SECONDS - START)) "$*"; }
+
+# --- (a) base images -------------------------------------------------------
+ensure_local_base() {
+    if docker image inspect "$LOCAL_BASE" > /dev/null 2>&1; then
+        log "base image $LOCAL_BASE present"
+        return
+    fi
+    command -v debootstrap > /dev/null || { echo "debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
+    [[ $EUID -eq 0 ]] || { echo "creating $LOCAL_BASE with debootstrap needs root" >&2; exit 1; }
+    local rootfs
+    rootfs="$(mktemp -d /tmp/clipper-rootfs.XXXXXX)"
+    [[ -n "$rootfs" && "$rootfs" != / ]] || exit 1
+    trap 'rm -rf "$rootfs"' EXIT
+    log "creating $LOCAL_BASE: debootstrap bookworm from $DEBIAN_MIRROR (about a minute)"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$rootfs" "$DEBIAN_MIRROR" > "$rootfs.log" 2>&1 \
+        || { tail -20 "$rootfs.log" >&2; exit 1; }
+    rm -f "$rootfs.log"
+    # What the official slim images also leave out: package caches and
+    # indexes, documentation, man pages and translations (also for packages
+    # installed later, through dpkg path excludes, as debian:bookworm-slim).
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+        'path-exclude /usr/share/locale/*' 'path-include /usr/share/locale/locale.alias' \
+        > "$rootfs/etc/dpkg/dpkg.cfg.d/docker-slim"
+    find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+    rm -rf "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
+           "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin \
+           "$rootfs"/var/lib/apt/lists/* "$rootfs"/tmp/* "$rootfs"/var/log/*.log
+    tar -C "$rootfs" -c . | docker import \
+        --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$LOCAL_BASE" > /dev/null
+    rm -rf "$rootfs"
+    trap - EXIT
+    log "created $LOCAL_BASE"
+}
+
+if [[ $ONLINE -eq 1 ]]; then
+    PY_BASE="python:3.11-slim"
+    DEB_BASE="debian:bookworm-slim"
+    PIP_OPTIONS=""
+    for base in "$PY_BASE" "$DEB_BASE"; do
+        docker image inspect "$base" > /dev/null 2>&1 || { log "pulling $base"; docker pull -q "$base"; }
+    done
+else
+    ensure_local_base
+    PY_BASE="$LOCAL_BASE"
+    DEB_BASE="$LOCAL_BASE"  # also Debian bookworm; its apt sources use the HTTP mirror
+    PIP_OPTIONS="--no-index --find-links /wheels/deps"
+fi
+
+# --- (b) wheelhouse ----------------------------------------------------------
+# build/wheelhouse/{requirements.txt, deps/*.whl (offline only), project/clipper_py-*.whl}
+mkdir -p "$WHEELHOUSE/deps" "$WHEELHOUSE/project"
+cp "$DOCKERFILES/requirements.txt" "$WHEELHOUSE/requirements.txt"
+if [[ $ONLINE -eq 1 ]]; then
+    rm -f "$WHEELHOUSE"/deps/*.whl "$WHEELHOUSE/deps/.requirements.sha256"
+else
+    want="$(sha256sum "$WHEELHOUSE/requirements.txt" | cut -d' ' -f1)"
+    if [[ "$(cat "$WHEELHOUSE/deps/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
+        log "wheelhouse: fetching the pinned dependencies"
+        rm -f "$WHEELHOUSE"/deps/*.whl
+        # Binary wheels only: the images carry no compiler. Host and images are
+        # both CPython 3.11 on x86_64 glibc (bookworm), so the host's wheels fit.
+        # Markers are dropped here: they must be judged by the image's Python
+        # (bookworm's 3.11.2 needs async-timeout, the host's may not), so
+        # the wheelhouse holds every conditional wheel too.
+        sed 's/[[:space:]]*;.*$//' "$WHEELHOUSE/requirements.txt" > "$WHEELHOUSE/deps/.requirements-unconditional.txt"
+        $PIP wheel --quiet --only-binary=:all: -r "$WHEELHOUSE/deps/.requirements-unconditional.txt" -w "$WHEELHOUSE/deps" \
+            2> >(grep -v "^WARNING: Location" >&2)
+        echo "$want" > "$WHEELHOUSE/deps/.requirements.sha256"
+    else
+        log "wheelhouse: dependencies up to date"
+    fi
+fi
+
+log "wheelhouse: building the project wheel"
+src="$(mktemp -d /tmp/clipper-src.XXXXXX)"
+# Build from a clean copy of the tree (tracked and untracked, not ignored
+# files) so stale setuptools build/ output never leaks into the wheel.
+if git -C "$ROOT" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+    # (--ignore-failed-read: a tracked file deleted in the work tree is skipped)
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard \
+        | tar --null --ignore-failed-read -T - -cf - 2> /dev/null) | tar -C "$src" -xf -
+else
+    tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude=.git -cf - . | tar -C "$src" -xf -
+fi
+# Fixed timestamps: the same sources give the same wheel bytes, hence Docker cache hits.
+rm -f "$WHEELHOUSE"/project/*.whl
+SOURCE_DATE_EPOCH=315532800 $PIP wheel --quiet --no-deps -w "$WHEELHOUSE/project" "$src" > "$src.log" 2>&1 \
+    || { cat "$src.log" >&2; rm -rf "$src" "$src.log"; exit 1; }
+rm -rf "$src" "$src.log"
+log "wheelhouse: $(ls "$WHEELHOUSE"/project/*.whl | xargs -n1 basename), $(ls "$WHEELHOUSE"/deps/*.whl 2>/dev/null | wc -l) dependency wheels"
+
+# --- (c) images -----------------------------------------------------------------
+PYTHON_VERSION="$(docker run --rm --entrypoint python3 "$PY_BASE" \
+    -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+CLOSURE="python${PYTHON_VERSION//./}-closure-container"
+RPC="$REGISTRY/py-rpc:$VERSION"
+
+build() {  # build NAME DOCKERFILE CONTEXT [--build-arg ...]
+    local name="$1" dockerfile="$2" context="$3" t0=$SECONDS
+    shift 3
+    log "building $REGISTRY/$name:$VERSION"
+    if ! docker build --rm --force-rm -f "$DOCKERFILES/$dockerfile" \
+        -t "$REGISTRY/$name:$VERSION" -t "$REGISTRY/$name:latest" "$@" "$context" \
+        > "$WHEELHOUSE/../docker-build-$name.log" 2>&1; then
+        tail -30 "$WHEELHOUSE/../docker-build-$name.log" >&2
+        echo "build of $name failed; full log: build/docker-build-$name.log" >&2
+        exit 1
+    fi
+    log "built $REGISTRY/$name:$VERSION ($((SECONDS - t0))s)"
+}
+
+build py-rpc py-rpc.Dockerfile "$WHEELHOUSE" \
+    --build-arg BASE_IMAGE="$PY_BASE" --build-arg PIP_OPTIONS="$PIP_OPTIONS" \
+    --build-arg PYTHON_VERSION="$PYTHON_VERSION"
+build query_frontend query_frontend.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$RPC"
+build management_frontend management_frontend.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$RPC"
+build "$CLOSURE" python-closure-container.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$RPC"
+build noop-container noop-container.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$RPC"
+build redis redis.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$DEB_BASE"
+build prometheus prometheus.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$DEB_BASE"
+
+log "done in $((SECONDS - START))s:"
+docker images --format '  {{.Repository}}:{{.Tag}}\t{{.Size}}' "$REGISTRY/*" | grep ":$VERSION" | sort
