@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 ## Build every Docker image (offline here; REGISTRY=..., ONLINE=1 for base images + PyPI).
-images:
+images: $(STAMP)
 	dockerfiles/build_images.sh $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(ONLINE),--online)
 
 clean:

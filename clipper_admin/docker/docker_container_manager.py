@@ -1,30 +1,56 @@
-"""``DockerContainerManager``: the cluster as Docker containers on one engine.
+"""``DockerContainerManager``: a Clipper cluster as Docker containers on one engine.
 
-The constructor is complete (arguments, defaults, attributes and checks of
-the original); the methods that drive the engine are not written yet and
-raise a ClipperException pointing at LocalContainerManager.
+Every container carries the label ``ai.clipper.container.label=<cluster>``
+(plus role and port labels, as the original), so any Python process can
+find the cluster again (:meth:`connect`) and stop exactly its containers.
+Start-up order: network, Redis, management frontend, query frontend,
+Prometheus (scraping the query frontend and each model replica directly).
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
-from clipper_admin._not_implemented import not_implemented
+from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import (
     CLIPPER_DOCKER_LABEL,
+    CLIPPER_DOCKER_PORT_LABELS,
     CLIPPER_INTERNAL_FLUENTD_PORT,
     CLIPPER_INTERNAL_MANAGEMENT_PORT,
     CLIPPER_INTERNAL_QUERY_PORT,
     CLIPPER_INTERNAL_REDIS_PORT,
     CLIPPER_INTERNAL_RPC_PORT,
+    CLIPPER_METRIC_CONFIG_LABEL,
+    CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL,
+    CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     ContainerManager,
 )
+from clipper_admin import images
+from clipper_admin.docker import prometheus_config
+from clipper_admin.docker.engine import (
+    engine,
+    ensure_image,
+    find_unbound_port,
+    random_suffix,
+    remove_containers,
+    wait_until_ready,
+)
+from clipper_admin.docker.replicas import ModelReplicas
 from clipper_admin.exceptions import ClipperException
+from clipper_protocol.constants import DEFAULT_PREDICTION_CACHE_SIZE_BYTES
 
-_NAME = "DockerContainerManager"
+logger = logging.getLogger("clipper.docker")
+
+#: Label on a network this manager created, so ``stop_all`` may remove it (and no other).
+CLIPPER_NETWORK_LABEL = "ai.clipper.network.created"
+_PROMETHEUS_PORT = 9090
+_PROMETHEUS_CONFIG_IN_CONTAINER = "/etc/prometheus/prometheus.yml"
+_REQUIRED_PORT_LABELS = ("management", "query_rest", "query_rpc", "metric")
 
 
-class DockerContainerManager(ContainerManager):
+class DockerContainerManager(ModelReplicas, ContainerManager):
     """Starts Redis, the frontends, the metrics stack and model replicas as containers.
 
     Parameters
@@ -55,6 +81,11 @@ class DockerContainerManager(ContainerManager):
         Extra keyword arguments for every ``containers.run`` call; a
         ``labels`` entry is merged into the labels of every container.
     """
+
+    #: Seconds to wait for a container to run (and be healthy); the original waited 300.
+    container_ready_timeout_s: float = 300.0
+    #: Seconds a graceful stop waits before the engine kills a container.
+    stop_timeout_s: int = 10
 
     def __init__(
         self,
@@ -101,43 +132,10 @@ class DockerContainerManager(ContainerManager):
             }
         else:
             self.log_config = {"type": "json-file"}
+        self.prometheus_config_path: str | None = None
+        self.logger = ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
 
-    def start_clipper(
-        self,
-        query_frontend_image: str,
-        mgmt_frontend_image: str,
-        frontend_exporter_image: str,
-        cache_size: int,
-        qf_http_thread_pool_size: int,
-        qf_http_timeout_request: int,
-        qf_http_timeout_content: int,
-        num_frontend_replicas: int = 1,
-    ) -> None:
-        raise not_implemented(_NAME, "start_clipper")
-
-    def connect(self) -> None:
-        raise not_implemented(_NAME, "connect")
-
-    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
-        raise not_implemented(_NAME, "deploy_model")
-
-    def get_num_replicas(self, name: str, version: str) -> int:
-        raise not_implemented(_NAME, "get_num_replicas")
-
-    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        raise not_implemented(_NAME, "set_num_replicas")
-
-    def get_logs(self, logging_dir: str) -> list[str]:
-        raise not_implemented(_NAME, "get_logs")
-
-    def stop_models(self, models: dict[str, list[str]]) -> None:
-        raise not_implemented(_NAME, "stop_models")
-
-    def stop_all_model_containers(self) -> None:
-        raise not_implemented(_NAME, "stop_all_model_containers")
-
-    def stop_all(self, graceful: bool = True) -> None:
-        raise not_implemented(_NAME, "stop_all")
+    # ---------------------------------------------------------------- addresses
 
     def get_admin_addr(self) -> str:
         return f"{self.public_hostname}:{self.clipper_management_port}"
@@ -147,3 +145,264 @@ class DockerContainerManager(ContainerManager):
 
     def get_metric_addr(self) -> str:
         return f"{self.public_hostname}:{self.prometheus_port}"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start_clipper(
+        self,
+        query_frontend_image: str = images.image(images.QUERY_FRONTEND),
+        mgmt_frontend_image: str = images.image(images.MANAGEMENT_FRONTEND),
+        frontend_exporter_image: str = images.image(images.FRONTEND_EXPORTER),
+        cache_size: int = DEFAULT_PREDICTION_CACHE_SIZE_BYTES,
+        qf_http_thread_pool_size: int = 1,
+        qf_http_timeout_request: int = 5,
+        qf_http_timeout_content: int = 300,
+        num_frontend_replicas: int = 1,
+    ) -> None:
+        """Start Redis, the frontends and Prometheus as containers, then connect.
+
+        ``frontend_exporter_image`` is accepted and unused: Prometheus scrapes
+        the query frontend's ``/metrics/prometheus`` directly. Raises
+        ClipperException if the cluster already runs, an image is missing or
+        a container fails to start (with its last log lines); containers
+        started before a failure are removed.
+        """
+        if num_frontend_replicas != 1:
+            raise ClipperException(
+                "Docker container manager's query frontend scale-out hasn't been implemented. "
+                "You can contribute to Clipper at https://github.com/ucbrise/clipper."
+                "Please set num_frontend_replicas=1 or use Kubernetes."
+            )
+        if self.centralize_log:
+            raise ClipperException(
+                "use_centralized_log=True (Fluentd) is not supported by this DockerContainerManager yet; "
+                "use DockerContainerManager(use_centralized_log=False) and ClipperConnection.get_clipper_logs()."
+            )
+        with engine() as client:
+            self._create_network(client)
+            self._refuse_if_running(client)
+            build = "Build it with `make images`"
+            needed = [
+                (mgmt_frontend_image, f"{build} or pass mgmt_frontend_image=<an image you have>."),
+                (query_frontend_image, f"{build} or pass query_frontend_image=<an image you have>."),
+                (images.image(images.PROMETHEUS), f"{build} (or set CLIPPER_REGISTRY to a registry that has it)."),
+            ]
+            if not self.external_redis:
+                needed.insert(0, (images.image(images.REDIS), f"{build}, or pass redis_ip= to use a Redis of your own."))
+            for image, hint in needed:
+                ensure_image(client, image, hint, self.logger)
+            started: list[Any] = []
+            try:
+                self._start_core(client, started, query_frontend_image, mgmt_frontend_image, cache_size,
+                                 qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content)  # fmt: skip
+            except BaseException:
+                # Leave no half cluster behind; the error already carries the failing log.
+                self.logger.warning("Start-up failed; removing the %d containers started so far", len(started))
+                remove_containers(started, graceful=False, stop_timeout_s=self.stop_timeout_s)
+                self._remove_config_file(self.prometheus_config_path)
+                raise
+        self.connect()
+
+    def _start_core(self, client: Any, started: list[Any], qf_image: str, mgmt_image: str, cache_size: int,
+                    threads: int, t_request: int, t_content: int) -> None:  # fmt: skip
+        if self.external_redis:
+            redis_ip, redis_port = str(self.redis_ip), self.redis_port
+            self.logger.info("Using external Redis at %s:%d", redis_ip, redis_port)
+        else:
+            self.redis_port = find_unbound_port(self.redis_port, "Redis", self.logger)
+            redis = self._run(client, started, "Redis", images.image(images.REDIS), f"redis-{random_suffix()}",
+                              ports={f"{CLIPPER_INTERNAL_REDIS_PORT}/tcp": self.redis_port},
+                              labels={CLIPPER_DOCKER_PORT_LABELS["redis"]: str(self.redis_port)})  # fmt: skip
+            # QUIRK fixed: the original always passed 6379; inside the network
+            # a managed Redis is at its internal port, an external one at redis_port.
+            redis_ip, redis_port = redis.name, CLIPPER_INTERNAL_REDIS_PORT
+        redis_args = [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}"]
+
+        self.clipper_management_port = find_unbound_port(self.clipper_management_port, "management frontend", self.logger)
+        self._run(client, started, "management frontend", mgmt_image, f"mgmt_frontend-{random_suffix()}",
+                  command=redis_args,
+                  ports={f"{CLIPPER_INTERNAL_MANAGEMENT_PORT}/tcp": self.clipper_management_port},
+                  labels={CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: "",
+                          CLIPPER_DOCKER_PORT_LABELS["management"]: str(self.clipper_management_port)})  # fmt: skip
+
+        self.clipper_query_port = find_unbound_port(self.clipper_query_port, "query frontend REST API", self.logger)
+        self.clipper_rpc_port = find_unbound_port(self.clipper_rpc_port, "query frontend RPC service", self.logger)
+        qf_name = f"query_frontend-{random_suffix()}"
+        self._run(client, started, "query frontend", qf_image, qf_name,
+                  command=[*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
+                           f"--timeout_request={t_request}", f"--timeout_content={t_content}"],
+                  ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": self.clipper_query_port,
+                         f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": self.clipper_rpc_port},
+                  labels={CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: "",
+                          CLIPPER_DOCKER_PORT_LABELS["query_rest"]: str(self.clipper_query_port),
+                          CLIPPER_DOCKER_PORT_LABELS["query_rpc"]: str(self.clipper_rpc_port)})  # fmt: skip
+
+        self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
+        self.prometheus_config_path = prometheus_config.create_config_file(self.cluster_name, qf_name)
+        self._run(client, started, "Prometheus", images.image(images.PROMETHEUS), f"metric_frontend-{random_suffix()}",
+                  ports={f"{_PROMETHEUS_PORT}/tcp": self.prometheus_port},
+                  volumes={self.prometheus_config_path: {"bind": _PROMETHEUS_CONFIG_IN_CONTAINER, "mode": "ro"}},
+                  labels={CLIPPER_DOCKER_PORT_LABELS["metric"]: str(self.prometheus_port),
+                          CLIPPER_METRIC_CONFIG_LABEL: self.prometheus_config_path})  # fmt: skip
+        self.logger.info("Docker cluster %s is up: query frontend on port %d, management frontend on port %d, "
+                         "Prometheus on port %d", self.cluster_name, self.clipper_query_port,
+                         self.clipper_management_port, self.prometheus_port)  # fmt: skip
+
+    def _run(self, client: Any, started: list[Any], what: str, image: str, name: str,
+             labels: dict[str, str], **kwargs: Any) -> Any:  # fmt: skip
+        """Start one core container, record it in ``started`` and wait until it is ready."""
+        self.logger.info("Starting %s container %s from %s", what, name, image)
+        container = self._run_on_network(client, image, name=name, labels={**self.common_labels, **labels},
+                                         log_config=self.log_config, **kwargs)  # fmt: skip
+        started.append(container)
+        wait_until_ready([container], what, self.container_ready_timeout_s, self.logger)
+        return container
+
+    def _run_on_network(self, client: Any, image: str, **kwargs: Any) -> Any:
+        """``containers.run`` with the manager's extra kwargs (ours win), on the cluster's network.
+
+        Another cluster's ``stop_all`` may remove an unused network between
+        our creating it and starting a container on it: create it again once.
+        """
+        import docker.errors
+
+        def run() -> Any:
+            return client.containers.run(image, **{**self.extra_container_kwargs, **kwargs})
+
+        try:
+            return run()
+        except docker.errors.NotFound as e:
+            if "network" not in str(e.explanation or e):
+                raise
+        self._create_network(client)
+        return run()
+
+    def _create_network(self, client: Any) -> None:
+        import docker.errors
+
+        try:
+            client.networks.get(self.docker_network)
+            return
+        except docker.errors.NotFound:
+            pass
+        self.logger.info("Creating Docker network %s", self.docker_network)
+        try:
+            client.networks.create(self.docker_network, driver="bridge", check_duplicate=True,
+                                   labels={CLIPPER_NETWORK_LABEL: "true"})  # fmt: skip
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: another cluster created it at the same moment
+                raise
+
+    def _refuse_if_running(self, client: Any) -> None:
+        mine = self._containers(client, all=True)
+        if any(c.status == "running" for c in mine):
+            raise ClipperException(
+                f"Cluster {self.cluster_name} cannot be started because it already exists. "
+                "Please use ClipperConnection.connect() to connect to it."
+            )
+        if mine:
+            self.logger.warning("Removing %d stopped containers left over from an earlier cluster %s",
+                                len(mine), self.cluster_name)  # fmt: skip
+            remove_containers(mine, graceful=False, stop_timeout_s=self.stop_timeout_s)
+
+    def connect(self) -> None:
+        """Find the running cluster through its container labels and learn its ports."""
+        with engine() as client:
+            running = self._containers(client)
+        if not running:
+            raise ClipperException(
+                f"No running Clipper cluster named {self.cluster_name} on this Docker engine (no running container "
+                f"labelled {CLIPPER_DOCKER_LABEL}={self.cluster_name}). Start one with ClipperConnection.start_clipper()."
+            )
+        labels: dict[str, str] = {}
+        for c in running:
+            labels.update(c.labels)
+        wanted = {key: CLIPPER_DOCKER_PORT_LABELS[key] for key in _REQUIRED_PORT_LABELS}
+        missing = [label for label in [*wanted.values(), CLIPPER_METRIC_CONFIG_LABEL] if label not in labels]
+        if missing:
+            raise ClipperException(
+                f"Cluster {self.cluster_name} is incomplete: no running container carries the label(s) "
+                f"{', '.join(missing)}. Stop it with ClipperConnection.stop_all() and start it again."
+            )
+        self.clipper_management_port = int(labels[wanted["management"]])
+        self.clipper_query_port = int(labels[wanted["query_rest"]])
+        self.clipper_rpc_port = int(labels[wanted["query_rpc"]])
+        self.prometheus_port = int(labels[wanted["metric"]])
+        self.prometheus_config_path = labels[CLIPPER_METRIC_CONFIG_LABEL]
+        if CLIPPER_DOCKER_PORT_LABELS["redis"] in labels:
+            self.redis_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["redis"]])
+        if CLIPPER_DOCKER_PORT_LABELS["fluentd"] in labels:
+            self.logger.info("Centralized logging is enabled: the cluster runs Fluentd")
+            self.centralize_log = True
+            self.fluentd_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["fluentd"]])
+        elif self.centralize_log:
+            raise ClipperException(
+                "Invalid state detected. log centralization is True, but cannot find fluentd instance running. "
+                "Please change your use_centralized_log parameter of DockerContainermanager"
+            )
+
+    def _containers(self, client: Any, labels: dict[str, str | None] | None = None, all: bool = False) -> list[Any]:
+        """Containers of this cluster (running ones unless ``all``), with more label filters.
+
+        A label given the value None only has to be present.
+        """
+        filters = [f"{CLIPPER_DOCKER_LABEL}={self.cluster_name}",
+                   *(k if v is None else f"{k}={v}" for k, v in (labels or {}).items())]  # fmt: skip
+        found: list[Any] = client.containers.list(all=all, filters={"label": filters})
+        return found
+
+    def stop_all(self, graceful: bool = True) -> None:
+        """Stop and remove every container of the cluster (killed when not ``graceful``).
+
+        Also removes the Prometheus configuration file, and the Docker network
+        if this manager created it and no other container uses it.
+        """
+        with engine() as client:
+            mine = self._containers(client, all=True)
+            self.logger.info("Stopping %d containers of cluster %s", len(mine), self.cluster_name)
+            redis = [c for c in mine if CLIPPER_DOCKER_PORT_LABELS["redis"] in c.labels]
+            # Redis last, so the frontends do not spend their shutdown on reconnects.
+            remove_containers([c for c in mine if c not in redis], graceful, self.stop_timeout_s)
+            remove_containers(redis, graceful, self.stop_timeout_s)
+            for path in {c.labels.get(CLIPPER_METRIC_CONFIG_LABEL) for c in mine} - {None}:
+                self._remove_config_file(path)
+            self._remove_network_if_unused(client)
+
+    def _remove_config_file(self, path: str | None) -> None:
+        if path and Path(path).name.startswith("clipper-"):  # only a file this manager wrote
+            Path(path).unlink(missing_ok=True)
+
+    def _remove_network_if_unused(self, client: Any) -> None:
+        import docker.errors
+
+        try:
+            network = client.networks.get(self.docker_network)
+        except docker.errors.NotFound:
+            return
+        if (network.attrs.get("Labels") or {}).get(CLIPPER_NETWORK_LABEL) != "true":
+            return  # the user's network: not ours to remove
+        network.reload()
+        if network.attrs.get("Containers"):
+            return  # still used (e.g. by another cluster)
+        try:
+            network.remove()
+            self.logger.info("Removed Docker network %s", self.docker_network)
+        except docker.errors.APIError as e:
+            # Another cluster may have joined it in the meantime.
+            self.logger.info("Kept Docker network %s: %s", self.docker_network, e.explanation or e)
+
+    # ---------------------------------------------------------------- inspection
+
+    def get_logs(self, logging_dir: str) -> list[str]:
+        """Write each cluster container's output to ``<logging_dir>/<container>.log``; returns the paths."""
+        if self.centralize_log:
+            raise NotImplementedError("Not implemented yet.")
+        out = Path(logging_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        with engine() as client:
+            for c in self._containers(client, all=True):
+                path = out / f"{c.name}.log"
+                path.write_bytes(c.logs(stdout=True, stderr=True))
+                paths.append(str(path))
+        return paths

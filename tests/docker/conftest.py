@@ -7,9 +7,16 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+
+from clipper_admin import DockerContainerManager
+from clipper_admin.container_manager import CLIPPER_DOCKER_LABEL, CLIPPER_METRIC_CONFIG_LABEL
+from clipper_admin.local.redis_server import free_port
 
 docker = pytest.importorskip("docker")
 
@@ -38,3 +45,73 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/docker/" in str(item.fspath):
             item.add_marker(pytest.mark.docker)
+
+
+# ---------------------------------------------------------------- Clipper clusters on the engine
+
+# Images a Docker cluster with a noop model needs (``make images`` builds them).
+_CLUSTER_IMAGES = ("query_frontend", "management_frontend", "redis", "prometheus", "noop-container")
+
+
+@pytest.fixture(scope="session")
+def clipper_images(docker_client: object) -> None:
+    """Fail (CI) or skip (locally) unless Clipper's images are built."""
+    import docker.errors
+
+    from clipper_admin import images
+
+    missing = []
+    for name in _CLUSTER_IMAGES:
+        try:
+            docker_client.images.get(images.image(name))  # type: ignore[attr-defined]
+        except docker.errors.ImageNotFound:
+            missing.append(images.image(name))
+    if missing:
+        reason = f"Clipper images not built: {', '.join(missing)}. Run `make images`."
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@dataclass
+class ClusterFactory:
+    """Makes DockerContainerManagers with unique names, free ports and a test network.
+
+    Everything a test's clusters leave behind (containers, Prometheus config
+    files, the network) is removed afterwards, even when the test fails.
+    """
+
+    client: object
+    network: str = field(default_factory=lambda: f"clipper-test-{uuid.uuid4().hex[:8]}")
+    names: list[str] = field(default_factory=list)
+
+    def manager(self, **kwargs: object) -> DockerContainerManager:
+        name = f"test-{uuid.uuid4().hex[:10]}"
+        self.names.append(name)
+        ports = {k: free_port() for k in ("clipper_query_port", "clipper_management_port", "clipper_rpc_port",
+                                           "redis_port", "prometheus_port")}  # fmt: skip
+        return DockerContainerManager(**{"cluster_name": name, "docker_network": self.network, **ports, **kwargs})  # type: ignore[arg-type]
+
+    def cleanup(self) -> None:
+        import docker.errors
+
+        for name in self.names:
+            for c in self.client.containers.list(all=True, filters={"label": f"{CLIPPER_DOCKER_LABEL}={name}"}):  # type: ignore[attr-defined]
+                config = c.labels.get(CLIPPER_METRIC_CONFIG_LABEL)
+                if config:
+                    Path(config).unlink(missing_ok=True)
+                c.remove(force=True, v=True)
+        try:
+            self.client.networks.get(self.network).remove()  # type: ignore[attr-defined]
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture
+def clusters(docker_client: object, clipper_images: None) -> Iterator[ClusterFactory]:
+    """A :class:`ClusterFactory` whose clusters are removed after the test."""
+    factory = ClusterFactory(docker_client)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()

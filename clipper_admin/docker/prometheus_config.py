@@ -1,0 +1,124 @@
+"""The Prometheus configuration of a Docker cluster, kept in a file on the host.
+
+Prometheus scrapes the query frontend directly (job ``query``, path
+``/metrics/prometheus``; there is no exporter container) and every model
+replica on its metrics port (one job per replica, named after its
+container, as the original). The file is bind-mounted read-only into the
+Prometheus container; replicas are added and removed by rewriting it in
+place (a bind-mounted file must keep its inode) and POSTing ``/-/reload``.
+
+The file is JSON, which is valid YAML, so no YAML library is needed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from clipper_admin.container_manager import CLIPPER_INTERNAL_METRIC_PORT, CLIPPER_INTERNAL_QUERY_PORT
+from clipper_admin.docker.engine import Logger
+
+QUERY_JOB = "query"
+QUERY_METRICS_PATH = "/metrics/prometheus"
+SCRAPE_INTERVAL = "5s"
+_RELOAD_TIMEOUT_S = 10
+
+
+def initial_config(query_frontend_name: str) -> dict[str, Any]:
+    """Global 5 s intervals (the original's) and the query frontend's job."""
+    return {
+        "global": {"evaluation_interval": SCRAPE_INTERVAL, "scrape_interval": SCRAPE_INTERVAL},
+        "scrape_configs": [
+            {
+                "job_name": QUERY_JOB,
+                "metrics_path": QUERY_METRICS_PATH,
+                "static_configs": [{"targets": [f"{query_frontend_name}:{CLIPPER_INTERNAL_QUERY_PORT}"]}],
+            }
+        ],
+    }
+
+
+def create_config_file(cluster_name: str, query_frontend_name: str) -> str:
+    """Write the initial configuration to a new temp file; returns its real path."""
+    fd, path = tempfile.mkstemp(prefix=f"clipper-{cluster_name}-prometheus-", suffix=".yml")
+    with os.fdopen(fd, "w") as f:
+        json.dump(initial_config(query_frontend_name), f, indent=2)
+    # Prometheus runs as a user of its own inside the container: it must be able to read it.
+    os.chmod(path, 0o644)
+    return os.path.realpath(path)
+
+
+@contextmanager
+def _edit(path: str) -> Iterator[dict[str, Any]]:
+    """Read-modify-write ``path`` in place under an exclusive lock (other admin processes may edit too)."""
+    with open(path, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        config: dict[str, Any] = json.load(f)
+        yield config
+        f.seek(0)
+        f.truncate()
+        json.dump(config, f, indent=2)
+        f.flush()
+
+
+def _model_job(container_name: str) -> dict[str, Any]:
+    return {
+        "job_name": container_name,
+        "static_configs": [{"targets": [f"{container_name}:{CLIPPER_INTERNAL_METRIC_PORT}"]}],
+    }
+
+
+def _update(path: str, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> bool:
+    """Apply ``change`` to the scrape configs; True if they changed."""
+    with _edit(path) as config:
+        before = config.get("scrape_configs") or []
+        after = change(list(before))
+        config["scrape_configs"] = after
+        return after != before
+
+
+def add_model_targets(path: str, container_names: list[str]) -> bool:
+    """Add one job per replica (replacing a job of the same name); True if the file changed."""
+    names = set(container_names)
+    return _update(path, lambda jobs: [j for j in jobs if j.get("job_name") not in names] + [_model_job(n) for n in container_names])
+
+
+def remove_model_targets(path: str, container_names: list[str] | None = None) -> bool:
+    """Remove the jobs of these replicas (all replicas' jobs when None); True if the file changed."""
+
+    def keep(job: dict[str, Any]) -> bool:
+        name = job.get("job_name")
+        return name == QUERY_JOB if container_names is None else name not in container_names
+
+    return _update(path, lambda jobs: [j for j in jobs if keep(j)])
+
+
+def job_names(path: str) -> list[str]:
+    """Names of the configured scrape jobs."""
+    with open(path) as f:
+        return [j.get("job_name", "") for j in json.load(f).get("scrape_configs") or []]
+
+
+def reload(metric_addr: str, logger: Logger) -> bool:
+    """Ask Prometheus at ``host:port`` to re-read its configuration.
+
+    Metrics are not worth failing a deployment for: a failure is logged
+    as a warning and reported by the return value.
+    """
+    url = f"http://{metric_addr}/-/reload"
+    try:
+        r = requests.post(url, timeout=_RELOAD_TIMEOUT_S)
+    except requests.RequestException as e:
+        logger.warning("Could not reload the Prometheus configuration at %s: %s", url, e)
+        return False
+    if r.status_code != requests.codes.ok:
+        logger.warning("Prometheus refused to reload its configuration (%s): %s", r.status_code, r.text.strip())
+        return False
+    return True

@@ -1,0 +1,145 @@
+"""Model replicas of a Docker cluster: start, count, scale and stop them.
+
+A mixin of :class:`DockerContainerManager`; replicas are containers
+labelled with the cluster and ``ai.clipper.model_container.label=<name>_<version>``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from clipper_admin.container_manager import (
+    CLIPPER_INTERNAL_RPC_PORT,
+    CLIPPER_MODEL_CONTAINER_LABEL,
+    CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
+    create_model_container_label,
+    parse_model_container_label,
+)
+from clipper_admin.docker import prometheus_config
+from clipper_admin.docker.engine import Logger, engine, ensure_image, random_suffix, remove_containers, wait_until_ready
+from clipper_admin.exceptions import ClipperException
+
+
+class ModelReplicas:
+    """The model-replica half of the Docker manager (see the manager for the attributes)."""
+
+    cluster_name: str
+    logger: Logger
+    common_labels: dict[str, str]
+    log_config: dict[str, Any]
+    prometheus_config_path: str | None
+    container_ready_timeout_s: float
+    stop_timeout_s: int
+
+    def _containers(self, client: Any, labels: dict[str, str | None] | None = None, all: bool = False) -> list[Any]:
+        raise NotImplementedError
+
+    def _run_on_network(self, client: Any, image: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def get_metric_addr(self) -> str:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- models
+
+    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
+        self.set_num_replicas(name, version, input_type, image, num_replicas)
+
+    def get_num_replicas(self, name: str, version: str) -> int:
+        with engine() as client:
+            return len(self._replicas(client, name, str(version)))
+
+    def _replicas(self, client: Any, name: str, version: str, all: bool = False) -> list[Any]:
+        label = create_model_container_label(name, version)
+        found = self._containers(client, {CLIPPER_MODEL_CONTAINER_LABEL: label}, all=all)
+        return sorted(found, key=lambda c: c.attrs.get("Created", ""))
+
+    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
+        """Start or stop replicas of ``name:version`` until ``num_replicas`` run.
+
+        New replicas are awaited (running and healthy) and added to
+        Prometheus; surplus ones (the newest) are stopped and removed.
+        """
+        version = str(version)
+        if num_replicas < 0:
+            raise ClipperException(f"num_replicas must be >= 0, got {num_replicas}")
+        with engine() as client:
+            current = self._replicas(client, name, version)
+            if num_replicas > len(current):
+                self.logger.info("Found %d replicas for %s:%s. Adding %d", len(current), name, version,
+                                 num_replicas - len(current))  # fmt: skip
+                self._add_replicas(client, name, version, input_type, image, num_replicas - len(current))
+            elif num_replicas < len(current):
+                surplus = current[num_replicas:]
+                self.logger.info("Found %d replicas for %s:%s. Removing %d", len(current), name, version, len(surplus))
+                self._remove_replicas(surplus, graceful=True)
+
+    def _add_replicas(self, client: Any, name: str, version: str, input_type: str, image: str, count: int) -> None:
+        qfs = self._containers(client, {CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: None})
+        if not qfs:
+            raise ClipperException(
+                "No Clipper query frontend to attach model container to "
+                f"(no running query frontend in cluster {self.cluster_name}; start it with ClipperConnection.start_clipper())"
+            )
+        ensure_image(client, image, "Build it with ClipperConnection.build_model() (or `make images` for Clipper's "
+                                    "own images) or pass an image that exists.", self.logger)  # fmt: skip
+        label = create_model_container_label(name, version)
+        new: list[Any] = []
+        try:
+            for _ in range(count):
+                new.append(self._run_on_network(client, image, **{
+                    "name": f"{label}-{random_suffix()}",
+                    "environment": {
+                        "CLIPPER_MODEL_NAME": name,
+                        "CLIPPER_MODEL_VERSION": version,
+                        "CLIPPER_IP": qfs[0].name,
+                        "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT),
+                        "CLIPPER_INPUT_TYPE": input_type,
+                    },
+                    "labels": {**self.common_labels, CLIPPER_MODEL_CONTAINER_LABEL: label},
+                    "log_config": self.log_config,
+                    # A crashed replica is restarted by the engine (the original's was not).
+                    "restart_policy": {"Name": "on-failure"},
+                }))  # fmt: skip
+            self.logger.info("Waiting for %d replicas of %s:%s to be ready", count, name, version)
+            wait_until_ready(new, f"model {name}:{version}", self.container_ready_timeout_s, self.logger)
+        except BaseException:
+            # A replica that cannot start would crash-loop under its restart policy.
+            remove_containers(new, graceful=False, stop_timeout_s=self.stop_timeout_s)
+            raise
+        self._update_prometheus(prometheus_config.add_model_targets, [c.name for c in new])
+
+    def _remove_replicas(self, replicas: list[Any], graceful: bool) -> None:
+        remove_containers(replicas, graceful, self.stop_timeout_s)
+        self._update_prometheus(prometheus_config.remove_model_targets, [c.name for c in replicas])
+
+    def _update_prometheus(self, change: Callable[[str, list[str]], bool], names: list[str]) -> None:
+        path = self.prometheus_config_path
+        if not names:
+            return
+        if path is None or not os.path.exists(path):
+            self.logger.warning("Prometheus configuration %s is not on this machine; replicas %s are not "
+                                "added to or removed from its targets", path, ", ".join(names))  # fmt: skip
+            return
+        if change(path, names):
+            prometheus_config.reload(self.get_metric_addr(), self.logger)
+
+    def stop_models(self, models: dict[str, list[str]]) -> None:
+        """Stop and remove the replicas of ``{name: [version, ...]}``."""
+        wanted = {(n, str(v)) for n, versions in models.items() for v in versions}
+        self._stop_model_containers(lambda nv: nv in wanted)
+
+    def stop_all_model_containers(self) -> None:
+        """Stop and remove every model replica of the cluster."""
+        self._stop_model_containers(lambda nv: True)
+
+    def _stop_model_containers(self, select: Callable[[tuple[str, str]], bool]) -> None:
+        with engine() as client:
+            models = self._containers(client, {CLIPPER_MODEL_CONTAINER_LABEL: None}, all=True)
+            doomed = [c for c in models if select(parse_model_container_label(c.labels[CLIPPER_MODEL_CONTAINER_LABEL]))]
+            if doomed:
+                self.logger.info("Stopping %d model containers", len(doomed))
+            self._remove_replicas(doomed, graceful=True)
+
