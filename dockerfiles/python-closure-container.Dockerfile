@@ -7,6 +7,6 @@ USER clipper
 # The ready file lives in the user's home: the container does not run as root.
 ENV CLIPPER_MODEL_PATH=/model \
     CLIPPER_READY_FILE=/home/clipper/model_is_ready.check
-HEALTHCHECK --interval=3s --timeout=3s --retries=1 CMD test -f "$CLIPPER_READY_FILE" || exit 1
+HEALTHCHECK --interval=3s --timeout=3s --start-period=60s --retries=1 CMD test -f "$CLIPPER_READY_FILE" || exit 1
 EXPOSE 1390
 ENTRYPOINT ["python", "-m", "model_containers.python_closure_container"]

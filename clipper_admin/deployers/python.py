@@ -77,7 +77,9 @@ def create_endpoint(
     batch_size : int, optional
         Queries per batch; -1 (default) adapts it.
     pkgs_to_install : list(str), optional
-        Packages to ``pip install`` in the model image.
+        Packages to ``pip install`` in the model image (pip requirement
+        strings; ``sklearn`` means ``scikit-learn``). They are fetched on
+        this machine and installed in the image offline.
     """
     clipper_conn.register_application(name, input_type, default_output, slo_micros)
     deploy_python_closure(
@@ -134,7 +136,9 @@ def deploy_python_closure(
     batch_size : int, optional
         Queries per batch; -1 (default) adapts it.
     pkgs_to_install : list(str), optional
-        Packages to ``pip install`` in the model image.
+        Packages to ``pip install`` in the model image (pip requirement
+        strings; ``sklearn`` means ``scikit-learn``). They are fetched on
+        this machine and installed in the image offline.
 
     Raises
     ------

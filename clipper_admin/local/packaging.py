@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import site
 import subprocess
@@ -21,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clipper_admin.deployers.packages import pip_requirements
 from clipper_admin.exceptions import ClipperException
 
 logger = logging.getLogger("clipper.local")
@@ -37,9 +37,6 @@ RUNTIME_MODULES = {
     RUNTIME_CLOSURE: "model_containers.python_closure_container",
     RUNTIME_NOOP: "model_containers.noop_container",
 }
-
-# pip names that no longer install (the "sklearn" shim refuses since 2023).
-_PIP_RENAMES = {"sklearn": "scikit-learn"}
 
 
 def runtime_for_image(image: str) -> str:
@@ -131,20 +128,12 @@ def package_model(
         shutil.rmtree(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(src, model_dir, symlinks=False)
-    pkgs = [_pip_name(p) for p in (pkgs_to_install or [])]
+    pkgs = pip_requirements(pkgs_to_install)
     if pkgs:
         create_model_venv(model_dir / VENV_DIR, pkgs)
     meta = {"base_image": base_image, "runtime": runtime, "pkgs": pkgs}
     (model_dir / IMAGE_FILE).write_text(json.dumps(meta, indent=2))
     return f"{LOCAL_IMAGE_PREFIX}{model_dir}"
-
-
-def _pip_name(requirement: str) -> str:
-    """Map a deprecated distribution name to its real one, keeping any specifier."""
-    m = re.match(r"\s*([A-Za-z0-9_.\-]+)(.*)$", requirement)
-    if m and m.group(1).lower() in _PIP_RENAMES:
-        return _PIP_RENAMES[m.group(1).lower()] + m.group(2)
-    return requirement
 
 
 def create_model_venv(venv_dir: Path, pkgs: list[str]) -> None:

@@ -68,8 +68,17 @@ def test_image_tag() -> None:
 
 def test_dockerfile_has_the_originals_three_lines() -> None:
     assert dockerfile_text("base:1", "/tmp/x", None) == "FROM base:1\n\nCOPY /tmp/x /model/\n"
+
+
+def test_packages_install_offline_from_the_hosts_wheelhouse() -> None:
+    # Not the original's apt-get + pip from PyPI: that needs root and network
+    # inside the build; the wheelhouse is built on the host instead.
     assert dockerfile_text("base:1", "/tmp/x", ["sympy==1.1.*", "six"]) == (
-        "FROM base:1\nRUN apt-get -y install build-essential && pip install sympy==1.1.* six\nCOPY /tmp/x /model/\n"
+        "FROM base:1\n"
+        "COPY .clipper-wheelhouse /tmp/clipper-wheelhouse\n"
+        'RUN ["python", "-m", "pip", "install", "--no-index", "--find-links", "/tmp/clipper-wheelhouse", '
+        '"--disable-pip-version-check", "--no-cache-dir", "--no-input", "sympy==1.1.*", "six"]\n'
+        "COPY /tmp/x /model/\n"
     )
 
 

@@ -23,7 +23,6 @@ import requests
 
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import LocalContainerManager
-from clipper_admin.local.packaging import _pip_name
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -210,12 +209,6 @@ def test_images_local_mode_cannot_run(cm: LocalContainerManager, tmp_path: Path)
     with pytest.raises(ClipperException, match="not found"):
         cm.deploy_model("gone", "1", "doubles", f"local:{tmp_path / 'nowhere'}")
     assert cm.get_num_replicas("custom", "1") == 0
-
-
-def test_deprecated_pip_names_are_mapped() -> None:
-    assert _pip_name("sklearn") == "scikit-learn"
-    assert _pip_name("sklearn==1.4") == "scikit-learn==1.4"
-    assert _pip_name("numpy>=1") == "numpy>=1"
 
 
 def _tiny_wheel(directory: Path) -> Path:
