@@ -9,6 +9,36 @@ from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import CONTAINERLESS_MODEL_IMAGE, DEFAULT_BATCH_SIZE
 
 
+class ReplicaName(str):
+    """A replica's ``"<name>:<version>:<replica_id>"``, as the original returns it.
+
+    Tutorials index it like the verbose dict (``replica["model_name"]``,
+    ``replica["status"]``); string keys read the replica's details, while
+    integer indexes, slices, comparison and JSON behave as for the string.
+    """
+
+    _info: dict[str, Any]
+
+    def __new__(cls, value: str, info: dict[str, Any]) -> "ReplicaName":
+        obj = super().__new__(cls, value)
+        obj._info = info
+        return obj
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> "ReplicaName":
+        value = f"{info['model_name']}:{info['model_version']}:{info['model_replica_id']}"
+        # Every replica the query frontend lists is connected to it.
+        return cls(value, {**info, "status": "connected"})
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return self._info[key]
+        return str.__getitem__(self, key)
+
+    def __getnewargs__(self) -> tuple[str, dict[str, Any]]:  # type: ignore[override]
+        return (str(self), self._info)
+
+
 class _ModelRegistry(_ConnectionBase):
     @requires_connection
     def register_model(
@@ -122,7 +152,10 @@ class _ModelRegistry(_ConnectionBase):
         Parameters
         ----------
         verbose : bool, optional
-            False (default): a list of ``"<name>:<version>:<replica_id>"``.
+            False (default): a list of ``"<name>:<version>:<replica_id>"``
+            strings (:class:`ReplicaName`, which also answers
+            ``replica["model_name"]`` and the other verbose keys, plus
+            ``"status"``, as some tutorials use it).
             True: a list of dicts with keys "model_id", "model_name",
             "model_version", "model_replica_id" and "input_type".
 
@@ -131,8 +164,10 @@ class _ModelRegistry(_ConnectionBase):
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        result: list[Any] = self._admin_query("get_all_containers", {"verbose": verbose})
-        return result
+        replicas: list[dict[str, Any]] = self._admin_query("get_all_containers", {"verbose": True})
+        if verbose:
+            return replicas
+        return [ReplicaName.from_info(r) for r in replicas]
 
     @requires_connection
     def get_model_replica_info(self, name: str, version: Any, replica_id: int) -> dict[str, Any] | None:

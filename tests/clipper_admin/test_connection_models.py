@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +92,12 @@ def test_deploy_model_starts_replicas_then_registers(
     detail = conn.get_model_replica_info("noop", 1, replica_id)
     assert detail is not None and detail["model_id"] == "noop:1" and detail["input_type"] == "doubles"
     assert any(r["model_name"] == "noop" for r in conn.get_all_model_replicas(verbose=True))
+    # The plain listing is the original's strings, which tutorials also index by key.
+    name = replicas[0]
+    assert name == f"noop:1:{replica_id}" and json.dumps(name) == f'"noop:1:{replica_id}"'
+    assert name[:5] == "noop:" and name["model_name"] == "noop" and name["model_version"] == "1"
+    assert name["model_replica_id"] == replica_id and name["status"] == "connected"
+    assert pickle.loads(pickle.dumps(name))["model_name"] == "noop"
     assert conn.get_model_replica_info("noop", 1, 9999) is None
     assert conn.get_num_replicas("noop") == 1
     assert cm.calls_to("get_num_replicas")[-1] == dict(name="noop", version="1")
