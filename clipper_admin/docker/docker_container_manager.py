@@ -3,8 +3,10 @@
 Every container carries the label ``ai.clipper.container.label=<cluster>``
 (plus role and port labels, as the original), so any Python process can
 find the cluster again (:meth:`connect`) and stop exactly its containers.
-Start-up order: network, Redis, management frontend, query frontend,
-Prometheus (scraping the query frontend and each model replica directly).
+Start-up order: network, Redis, management frontend, query frontend(s),
+Prometheus (scraping every query frontend and each model replica directly).
+With ``num_frontend_replicas=N`` there are N query-frontend containers,
+each with its own model replicas (see :mod:`.query_frontends`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ from clipper_admin.docker.engine import (
     random_suffix,
     remove_containers,
     wait_until_ready,
+)
+from clipper_admin.docker.query_frontends import (
+    QueryFrontend,
+    frontend_labels,
+    frontend_names,
+    network_aliases,
+    running_frontends,
+    scale_out_notice,
 )
 from clipper_admin.docker.replicas import ModelReplicas
 from clipper_admin.exceptions import ClipperException
@@ -133,6 +143,9 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         else:
             self.log_config = {"type": "json-file"}
         self.prometheus_config_path: str | None = None
+        #: Number of query frontends (``start_clipper``'s ``num_frontend_replicas``; learnt by ``connect``).
+        self.num_frontend_replicas = 1
+        self.query_frontends: list[QueryFrontend] = []
         self.logger = ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
 
     # ---------------------------------------------------------------- addresses
@@ -145,6 +158,12 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
 
     def get_metric_addr(self) -> str:
         return f"{self.public_hostname}:{self.prometheus_port}"
+
+    def get_query_addrs(self) -> list[str]:
+        """The REST address of every query frontend, frontend 0 (``get_query_addr``) first."""
+        if not self.query_frontends:
+            return [self.get_query_addr()]
+        return [f"{self.public_hostname}:{f.query_port}" for f in self.query_frontends]
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -161,18 +180,19 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
     ) -> None:
         """Start Redis, the frontends and Prometheus as containers, then connect.
 
-        ``frontend_exporter_image`` is accepted and unused: Prometheus scrapes
-        the query frontend's ``/metrics/prometheus`` directly. Raises
+        ``num_frontend_replicas=N`` starts N query frontends: frontend 0 on
+        ``clipper_query_port``/``clipper_rpc_port``, the others on free host
+        ports (``get_query_addrs()``); Docker balances nothing, so put a load
+        balancer in front of them. ``frontend_exporter_image`` is accepted
+        and unused: Prometheus scrapes each query frontend's
+        ``/metrics/prometheus`` directly. Raises
         ClipperException if the cluster already runs, an image is missing or
         a container fails to start (with its last log lines); containers
         started before a failure are removed.
         """
-        if num_frontend_replicas != 1:
-            raise ClipperException(
-                "Docker container manager's query frontend scale-out hasn't been implemented. "
-                "You can contribute to Clipper at https://github.com/ucbrise/clipper."
-                "Please set num_frontend_replicas=1 or use Kubernetes."
-            )
+        if isinstance(num_frontend_replicas, bool) or not isinstance(num_frontend_replicas, int) \
+                or num_frontend_replicas < 1:
+            raise ClipperException(f"num_frontend_replicas must be an integer >= 1, got {num_frontend_replicas!r}")
         if self.centralize_log:
             raise ClipperException(
                 "use_centralized_log=True (Fluentd) is not supported by this DockerContainerManager yet; "
@@ -194,7 +214,8 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
             started: list[Any] = []
             try:
                 self._start_core(client, started, query_frontend_image, mgmt_frontend_image, cache_size,
-                                 qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content)  # fmt: skip
+                                 qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content,
+                                 num_frontend_replicas)  # fmt: skip
             except BaseException:
                 # Leave no half cluster behind; the error already carries the failing log.
                 self.logger.warning("Start-up failed; removing the %d containers started so far", len(started))
@@ -204,7 +225,7 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         self.connect()
 
     def _start_core(self, client: Any, started: list[Any], qf_image: str, mgmt_image: str, cache_size: int,
-                    threads: int, t_request: int, t_content: int) -> None:  # fmt: skip
+                    threads: int, t_request: int, t_content: int, num_frontends: int) -> None:  # fmt: skip
         if self.external_redis:
             redis_ip, redis_port = str(self.redis_ip), self.redis_port
             self.logger.info("Using external Redis at %s:%d", redis_ip, redis_port)
@@ -225,20 +246,12 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                   labels={CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: "",
                           CLIPPER_DOCKER_PORT_LABELS["management"]: str(self.clipper_management_port)})  # fmt: skip
 
-        self.clipper_query_port = find_unbound_port(self.clipper_query_port, "query frontend REST API", self.logger)
-        self.clipper_rpc_port = find_unbound_port(self.clipper_rpc_port, "query frontend RPC service", self.logger)
-        qf_name = f"query_frontend-{random_suffix()}"
-        self._run(client, started, "query frontend", qf_image, qf_name,
-                  command=[*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
-                           f"--timeout_request={t_request}", f"--timeout_content={t_content}"],
-                  ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": self.clipper_query_port,
-                         f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": self.clipper_rpc_port},
-                  labels={CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: "",
-                          CLIPPER_DOCKER_PORT_LABELS["query_rest"]: str(self.clipper_query_port),
-                          CLIPPER_DOCKER_PORT_LABELS["query_rpc"]: str(self.clipper_rpc_port)})  # fmt: skip
-
+        qf_command = [*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
+                      f"--timeout_request={t_request}", f"--timeout_content={t_content}"]  # fmt: skip
+        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends)
         self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
-        self.prometheus_config_path = prometheus_config.create_config_file(self.cluster_name, qf_name)
+        self.prometheus_config_path = prometheus_config.create_config_file(
+            self.cluster_name, [f.name for f in frontends])
         self._run(client, started, "Prometheus", images.image(images.PROMETHEUS), f"metric_frontend-{random_suffix()}",
                   ports={f"{_PROMETHEUS_PORT}/tcp": self.prometheus_port},
                   volumes={self.prometheus_config_path: {"bind": _PROMETHEUS_CONFIG_IN_CONTAINER, "mode": "ro"}},
@@ -247,6 +260,46 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         self.logger.info("Docker cluster %s is up: query frontend on port %d, management frontend on port %d, "
                          "Prometheus on port %d", self.cluster_name, self.clipper_query_port,
                          self.clipper_management_port, self.prometheus_port)  # fmt: skip
+        if len(frontends) > 1:
+            self.logger.warning("%s", scale_out_notice(self.public_hostname, frontends))
+
+    def _start_query_frontends(self, client: Any, started: list[Any], image: str, command: list[str],
+                               count: int) -> list[QueryFrontend]:  # fmt: skip
+        """Start ``count`` query frontends at once and wait for all of them.
+
+        Frontend 0 is published on the cluster's query/RPC ports (as with a
+        single frontend); the others on free host ports, distinct from those.
+        """
+        self.clipper_query_port = find_unbound_port(self.clipper_query_port, "query frontend REST API", self.logger)
+        self.clipper_rpc_port = find_unbound_port(self.clipper_rpc_port, "query frontend RPC service", self.logger)
+        taken = {self.clipper_query_port, self.clipper_rpc_port, self.clipper_management_port, self.redis_port,
+                 self.prometheus_port}  # fmt: skip
+
+        def another_port(what: str) -> int:
+            while True:
+                port = find_unbound_port(0, what, self.logger)
+                if port not in taken:
+                    taken.add(port)
+                    return port
+
+        endpoint = {self.docker_network: client.api.create_endpoint_config(aliases=network_aliases(self.cluster_name))}
+        frontends: list[QueryFrontend] = []
+        for i, name in enumerate(frontend_names(f"query_frontend-{random_suffix()}", count)):
+            if i == 0:
+                query_port, rpc_port = self.clipper_query_port, self.clipper_rpc_port
+            else:
+                query_port = another_port(f"query frontend {i} REST API")
+                rpc_port = another_port(f"query frontend {i} RPC service")
+            self.logger.info("Starting query frontend container %s from %s", name, image)
+            started.append(self._run_on_network(
+                client, image, name=name, command=command, networking_config=endpoint,
+                ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": query_port, f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": rpc_port},
+                labels={**self.common_labels, **frontend_labels(i, query_port, rpc_port)},
+                log_config=self.log_config))  # fmt: skip
+            frontends.append(QueryFrontend(i, name, query_port, rpc_port))
+        what = "query frontend" if count == 1 else f"{count} query frontends"
+        wait_until_ready(started[-count:], what, self.container_ready_timeout_s, self.logger)
+        return frontends
 
     def _run(self, client: Any, started: list[Any], what: str, image: str, name: str,
              labels: dict[str, str], **kwargs: Any) -> Any:  # fmt: skip
@@ -314,8 +367,12 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                 f"No running Clipper cluster named {self.cluster_name} on this Docker engine (no running container "
                 f"labelled {CLIPPER_DOCKER_LABEL}={self.cluster_name}). Start one with ClipperConnection.start_clipper()."
             )
+        frontends = running_frontends(running)
         labels: dict[str, str] = {}
-        for c in running:
+        # Frontend 0's port labels last: they are the cluster's query and RPC ports.
+        by_name = {c.name: c for c in running}
+        others = [c for c in running if CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL not in c.labels]
+        for c in others + [by_name[f.name] for f in reversed(frontends)]:
             labels.update(c.labels)
         wanted = {key: CLIPPER_DOCKER_PORT_LABELS[key] for key in _REQUIRED_PORT_LABELS}
         missing = [label for label in [*wanted.values(), CLIPPER_METRIC_CONFIG_LABEL] if label not in labels]
@@ -329,6 +386,8 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         self.clipper_rpc_port = int(labels[wanted["query_rpc"]])
         self.prometheus_port = int(labels[wanted["metric"]])
         self.prometheus_config_path = labels[CLIPPER_METRIC_CONFIG_LABEL]
+        self.query_frontends = frontends
+        self.num_frontend_replicas = len(frontends)
         if CLIPPER_DOCKER_PORT_LABELS["redis"] in labels:
             self.redis_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["redis"]])
         if CLIPPER_DOCKER_PORT_LABELS["fluentd"] in labels:

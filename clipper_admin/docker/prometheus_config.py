@@ -1,7 +1,7 @@
 """The Prometheus configuration of a Docker cluster, kept in a file on the host.
 
-Prometheus scrapes the query frontend directly (job ``query``, path
-``/metrics/prometheus``; there is no exporter container) and every model
+Prometheus scrapes every query frontend directly (job ``query``, path
+``/metrics/prometheus``, one target per frontend; there is no exporter container) and every model
 replica on its metrics port (one job per replica, named after its
 container, as the original). The file is bind-mounted read-only into the
 Prometheus container; replicas are added and removed by rewriting it in
@@ -31,25 +31,26 @@ SCRAPE_INTERVAL = "5s"
 _RELOAD_TIMEOUT_S = 10
 
 
-def initial_config(query_frontend_name: str) -> dict[str, Any]:
-    """Global 5 s intervals (the original's) and the query frontend's job."""
+def initial_config(query_frontend_names: str | list[str]) -> dict[str, Any]:
+    """Global 5 s intervals (the original's) and the job of the query frontend(s)."""
+    names = [query_frontend_names] if isinstance(query_frontend_names, str) else list(query_frontend_names)
     return {
         "global": {"evaluation_interval": SCRAPE_INTERVAL, "scrape_interval": SCRAPE_INTERVAL},
         "scrape_configs": [
             {
                 "job_name": QUERY_JOB,
                 "metrics_path": QUERY_METRICS_PATH,
-                "static_configs": [{"targets": [f"{query_frontend_name}:{CLIPPER_INTERNAL_QUERY_PORT}"]}],
+                "static_configs": [{"targets": [f"{name}:{CLIPPER_INTERNAL_QUERY_PORT}" for name in names]}],
             }
         ],
     }
 
 
-def create_config_file(cluster_name: str, query_frontend_name: str) -> str:
+def create_config_file(cluster_name: str, query_frontend_names: str | list[str]) -> str:
     """Write the initial configuration to a new temp file; returns its real path."""
     fd, path = tempfile.mkstemp(prefix=f"clipper-{cluster_name}-prometheus-", suffix=".yml")
     with os.fdopen(fd, "w") as f:
-        json.dump(initial_config(query_frontend_name), f, indent=2)
+        json.dump(initial_config(query_frontend_names), f, indent=2)
     # Prometheus runs as a user of its own inside the container: it must be able to read it.
     os.chmod(path, 0o644)
     return os.path.realpath(path)

@@ -1,7 +1,10 @@
 """Model replicas of a Docker cluster: start, count, scale and stop them.
 
 A mixin of :class:`DockerContainerManager`; replicas are containers
-labelled with the cluster and ``ai.clipper.model_container.label=<name>_<version>``.
+labelled with the cluster, ``ai.clipper.model_container.label=<name>_<version>``
+and ``ai.clipper.query_frontend.id=<i>``: as on Kubernetes, each query
+frontend has its own replicas (their ``CLIPPER_IP`` is that frontend), and
+``num_replicas`` is a count per frontend.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from clipper_admin.container_manager import (
     CLIPPER_INTERNAL_RPC_PORT,
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
+    CLIPPER_QUERY_FRONTEND_ID_LABEL,
     create_model_container_label,
     parse_model_container_label,
 )
 from clipper_admin.docker import prometheus_config
 from clipper_admin.docker.engine import Logger, engine, ensure_image, random_suffix, remove_containers, wait_until_ready
+from clipper_admin.docker.query_frontends import frontend_index
 from clipper_admin.exceptions import ClipperException
 
 
@@ -48,8 +53,20 @@ class ModelReplicas:
         self.set_num_replicas(name, version, input_type, image, num_replicas)
 
     def get_num_replicas(self, name: str, version: str) -> int:
+        """Replicas of ``name:version`` serving query frontend 0 (the count per frontend)."""
         with engine() as client:
-            return len(self._replicas(client, name, str(version)))
+            return len(self._replicas_by_frontend(client, name, str(version)).get(0, []))
+
+    def _replicas_by_frontend(self, client: Any, name: str, version: str) -> dict[int, list[Any]]:
+        grouped: dict[int, list[Any]] = {}
+        for replica in self._replicas(client, name, version):
+            grouped.setdefault(frontend_index(replica.labels), []).append(replica)
+        return grouped
+
+    def _query_frontend_names(self, client: Any) -> dict[int, str]:
+        """Container name of each running query frontend, by index."""
+        qfs = self._containers(client, {CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: None})
+        return {frontend_index(c.labels): c.name for c in qfs}
 
     def _replicas(self, client: Any, name: str, version: str, all: bool = False) -> list[Any]:
         label = create_model_container_label(name, version)
@@ -57,7 +74,7 @@ class ModelReplicas:
         return sorted(found, key=lambda c: c.attrs.get("Created", ""))
 
     def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        """Start or stop replicas of ``name:version`` until ``num_replicas`` run.
+        """Start or stop replicas of ``name:version`` until ``num_replicas`` run for each query frontend.
 
         New replicas are awaited (running and healthy) and added to
         Prometheus; surplus ones (the newest) are stopped and removed.
@@ -66,44 +83,61 @@ class ModelReplicas:
         if num_replicas < 0:
             raise ClipperException(f"num_replicas must be >= 0, got {num_replicas}")
         with engine() as client:
-            current = self._replicas(client, name, version)
-            if num_replicas > len(current):
-                self.logger.info("Found %d replicas for %s:%s. Adding %d", len(current), name, version,
-                                 num_replicas - len(current))  # fmt: skip
-                self._add_replicas(client, name, version, input_type, image, num_replicas - len(current))
-            elif num_replicas < len(current):
-                surplus = current[num_replicas:]
-                self.logger.info("Found %d replicas for %s:%s. Removing %d", len(current), name, version, len(surplus))
+            frontends = self._query_frontend_names(client)
+            grouped = self._replicas_by_frontend(client, name, version)
+            missing: dict[int, int] = {}
+            surplus: list[Any] = []
+            # Frontends that run, and those that replicas still point at (to scale those down).
+            for index in sorted(set(frontends) | set(grouped)):
+                current = grouped.get(index, [])
+                if num_replicas > len(current):
+                    missing[index] = num_replicas - len(current)
+                else:
+                    surplus += current[num_replicas:]
+                if num_replicas != len(current):
+                    where = "" if len(frontends) <= 1 else f" of query frontend {index}"
+                    self.logger.info("Found %d replicas%s for %s:%s. %s %d", len(current), where, name, version,
+                                     "Adding" if num_replicas > len(current) else "Removing",
+                                     abs(num_replicas - len(current)))  # fmt: skip
+            if surplus:
                 self._remove_replicas(surplus, graceful=True)
+            if missing:
+                self._add_replicas(client, name, version, input_type, image, frontends, missing)
 
-    def _add_replicas(self, client: Any, name: str, version: str, input_type: str, image: str, count: int) -> None:
-        qfs = self._containers(client, {CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: None})
-        if not qfs:
+    def _add_replicas(self, client: Any, name: str, version: str, input_type: str, image: str,
+                      frontends: dict[int, str], counts: dict[int, int]) -> None:  # fmt: skip
+        """Start ``counts[i]`` replicas attached to query frontend ``i``, then wait for all of them."""
+        absent = sorted(set(counts) - set(frontends))
+        if absent:
+            which = "" if absent == [0] and not frontends else f" {', '.join(map(str, absent))}"
             raise ClipperException(
-                "No Clipper query frontend to attach model container to "
-                f"(no running query frontend in cluster {self.cluster_name}; start it with ClipperConnection.start_clipper())"
+                f"No Clipper query frontend{which} to attach model container to "
+                f"(no running query frontend{which} in cluster {self.cluster_name}; start it with "
+                "ClipperConnection.start_clipper())"
             )
         ensure_image(client, image, "Build it with ClipperConnection.build_model() (or `make images` for Clipper's "
                                     "own images) or pass an image that exists.", self.logger)  # fmt: skip
         label = create_model_container_label(name, version)
         new: list[Any] = []
         try:
-            for _ in range(count):
-                new.append(self._run_on_network(client, image, **{
-                    "name": f"{label}-{random_suffix()}",
-                    "environment": {
-                        "CLIPPER_MODEL_NAME": name,
-                        "CLIPPER_MODEL_VERSION": version,
-                        "CLIPPER_IP": qfs[0].name,
-                        "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT),
-                        "CLIPPER_INPUT_TYPE": input_type,
-                    },
-                    "labels": {**self.common_labels, CLIPPER_MODEL_CONTAINER_LABEL: label},
-                    "log_config": self.log_config,
-                    # A crashed replica is restarted by the engine (the original's was not).
-                    "restart_policy": {"Name": "on-failure"},
-                }))  # fmt: skip
-            self.logger.info("Waiting for %d replicas of %s:%s to be ready", count, name, version)
+            for index, count in sorted(counts.items()):
+                for _ in range(count):
+                    new.append(self._run_on_network(client, image, **{
+                        "name": f"{label}-{random_suffix()}",
+                        "environment": {
+                            "CLIPPER_MODEL_NAME": name,
+                            "CLIPPER_MODEL_VERSION": version,
+                            "CLIPPER_IP": frontends[index],
+                            "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT),
+                            "CLIPPER_INPUT_TYPE": input_type,
+                        },
+                        "labels": {**self.common_labels, CLIPPER_MODEL_CONTAINER_LABEL: label,
+                                   CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index)},
+                        "log_config": self.log_config,
+                        # A crashed replica is restarted by the engine (the original's was not).
+                        "restart_policy": {"Name": "on-failure"},
+                    }))  # fmt: skip
+            self.logger.info("Waiting for %d replicas of %s:%s to be ready", len(new), name, version)
             wait_until_ready(new, f"model {name}:{version}", self.container_ready_timeout_s, self.logger)
         except BaseException:
             # A replica that cannot start would crash-loop under its restart policy.

@@ -7,6 +7,7 @@ own; the ``clusters`` fixture removes whatever they leave, even on failure.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from clipper_admin.container_manager import (
     CLIPPER_DOCKER_LABEL,
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
+    CLIPPER_QUERY_FRONTEND_ID_LABEL,
 )
 from clipper_admin.exceptions import ClipperException
 
@@ -39,9 +41,14 @@ def _containers(client: Any, cluster: str, *labels: str, all: bool = True) -> li
 
 def _predict(conn: ClipperConnection, app: str, deadline_s: float = 60) -> dict[str, Any]:
     """POST a query until the model (not the default) answers it."""
+    return _predict_at(conn.get_query_addr(), app, deadline_s)
+
+
+def _predict_at(addr: str, app: str, deadline_s: float = 60) -> dict[str, Any]:
+    """POST a query to the frontend at ``addr`` until the model (not the default) answers it."""
     deadline = time.monotonic() + deadline_s
     while True:
-        r = requests.post(f"http://{conn.get_query_addr()}/{app}/predict", json={"input": [1.0, 2.0]}, timeout=10)
+        r = requests.post(f"http://{addr}/{app}/predict", json={"input": [1.0, 2.0]}, timeout=10)
         body: dict[str, Any] = r.json()
         if r.status_code == 200 and body["default"] is False:
             return body
@@ -148,6 +155,55 @@ def test_full_life_cycle(clusters: ClusterFactory, docker_client: Any, tmp_path:
     conn.stop_all()
     assert _containers(docker_client, name) == []
     assert not os.path.exists(config)
+
+
+@pytest.mark.timeout(600)
+def test_several_query_frontends_each_with_their_own_replicas(
+    clusters: ClusterFactory, docker_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cm = clusters.manager()
+    conn = ClipperConnection(cm)
+    with caplog.at_level(logging.INFO, logger="clipper.docker"):
+        conn.start_clipper(cache_size=1000, num_frontend_replicas=2)
+    name = cm.cluster_name
+    qfs = sorted(_containers(docker_client, name, CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL, all=False),
+                 key=lambda c: c.labels[CLIPPER_QUERY_FRONTEND_ID_LABEL])  # fmt: skip
+    assert [c.labels[CLIPPER_QUERY_FRONTEND_ID_LABEL] for c in qfs] == ["0", "1"]
+    assert len(_containers(docker_client, name, all=False)) == 5  # Redis, management, 2 query frontends, Prometheus
+    addrs = cm.get_query_addrs()
+    assert len(addrs) == 2 and addrs[0] == cm.get_query_addr() and addrs[1] != addrs[0]
+    port_1 = addrs[1].rsplit(":", 1)[1]
+    assert (f"Started 2 query frontends; the query port {cm.clipper_query_port} reaches frontend 0, "
+            f"frontends 1..1 listen on {port_1}") in caplog.text  # fmt: skip
+    for qf in qfs:  # in-network clients reach every frontend through the shared alias
+        assert "query-frontend" in qf.attrs["NetworkSettings"]["Networks"][cm.docker_network]["Aliases"]
+
+    conn.register_application("hello", "doubles", "the-default", 1_000_000)
+    conn.deploy_model("noop", "1", "doubles", NOOP)
+    conn.link_model_to_app("hello", "noop")
+    replicas = _containers(docker_client, name, f"{CLIPPER_MODEL_CONTAINER_LABEL}=noop_1", all=False)
+    clipper_ips = sorted(dict(e.split("=", 1) for e in r.attrs["Config"]["Env"])["CLIPPER_IP"] for r in replicas)
+    assert clipper_ips == sorted(qf.name for qf in qfs)  # one replica per frontend
+    assert conn.get_num_replicas("noop", "1") == 1
+    for addr in addrs:  # each frontend is served by its own replica
+        assert _predict_at(addr, "hello")["default"] is False
+    _wait_for("Prometheus scrapes both query frontends", lambda: sum(
+        t["labels"]["job"] == "query" for t in _targets(conn)) == 2)  # fmt: skip
+
+    conn.set_num_replicas("noop", 2)  # per frontend, as on Kubernetes
+    assert conn.get_num_replicas("noop", "1") == 2
+    assert len(_containers(docker_client, name, f"{CLIPPER_MODEL_CONTAINER_LABEL}=noop_1", all=False)) == 4
+    conn.set_num_replicas("noop", 1)
+    replicas = _containers(docker_client, name, f"{CLIPPER_MODEL_CONTAINER_LABEL}=noop_1")
+    assert sorted(r.labels[CLIPPER_QUERY_FRONTEND_ID_LABEL] for r in replicas) == ["0", "1"]
+
+    other = clusters_manager_like(cm)
+    other.connect()
+    assert other.num_frontend_replicas == 2
+    assert (other.get_query_addrs(), other.get_query_addr()) == (addrs, cm.get_query_addr())
+
+    conn.stop_all()
+    assert _containers(docker_client, name) == []
 
 
 def clusters_manager_like(cm: DockerContainerManager) -> DockerContainerManager:

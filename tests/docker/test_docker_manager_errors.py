@@ -28,9 +28,17 @@ def test_engine_unreachable_gives_the_original_message(monkeypatch: pytest.Monke
             call()
 
 
-def test_scale_out_of_the_query_frontend_is_refused() -> None:
-    with pytest.raises(ClipperException, match="query frontend scale-out hasn't been implemented"):
-        DockerContainerManager().start_clipper("q", "m", "e", 1, 1, 5, 300, num_frontend_replicas=2)
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_a_bad_number_of_query_frontends_is_refused_before_anything_starts(bad: Any) -> None:
+    with pytest.raises(ClipperException, match=rf"num_frontend_replicas must be an integer >= 1, got {bad!r}"):
+        DockerContainerManager().start_clipper("q", "m", "e", 1, 1, 5, 300, num_frontend_replicas=bad)
+
+
+def test_prometheus_scrapes_every_query_frontend() -> None:
+    config = prometheus_config.initial_config(["query_frontend-7", "query_frontend-7-1"])
+    (query,) = config["scrape_configs"]
+    assert query["job_name"] == "query"
+    assert query["static_configs"] == [{"targets": ["query_frontend-7:1337", "query_frontend-7-1:1337"]}]
 
 
 def test_connect_without_a_cluster_says_how_to_start_one(docker_client: Any) -> None:

@@ -23,17 +23,13 @@ Cannot run as written on any stack, and what runs instead:
   that is valid JSON as JSON, so the output is the number ``1``. The sample
   runs as written (it prints "No Hire" for a hired candidate); the test
   checks the number.
-* ``clipper_conn.start_clipper(cache_size=1000, num_frontend_replicas=2)``:
-  the original's Docker manager refuses query-frontend scale-out (only
-  Kubernetes has it), and so does ours, with the original's message; the
-  test checks that, then runs the same call with ``num_frontend_replicas=1``.
-* ``check_clipper_health``: ``get_all_model_replicas()`` returns
-  ``"name:version:replica_id"`` strings (as the original), so
-  ``container['model_name']`` raises TypeError; with ``verbose=True`` the
-  replicas are dicts, but they carry no ``'status'`` (neither in the
-  original). The test checks the TypeError, then runs the sample with
-  ``get_all_model_replicas(verbose=True)`` and ``container['model_replica_id']``
-  in place of the missing status.
+* ``check_clipper_health`` runs as written: ``get_all_model_replicas()``
+  returns the original's ``"name:version:replica_id"`` strings, which here
+  also answer ``container['model_name']`` and ``container['status']``.
+* ``clipper_conn.start_clipper(cache_size=1000, num_frontend_replicas=2)``
+  runs as written (the original's Docker manager refused query-frontend
+  scale-out; ours starts two frontends, frontend 0 on port 1337); the test
+  checks that both run.
 * The caching and "meaningful default" samples each register ``hr-hiring``
   again; they run on a fresh cluster, the second after the glue deletes the
   application the first registered.
@@ -56,7 +52,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.seeds.seed_support import predict_until_served, run_failing_script, run_script
+from tests.seeds.seed_support import predict_until_served, run_script
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -468,12 +464,9 @@ def test_hr_article_end_to_end(default_cluster: Any, tmp_path: Path) -> None:
                      + "benchmark_predictions(client)\n")
     assert "['1']" in out and "Average latency:" in out and "P99 latency:" in out
 
-    stderr = run_failing_script(tmp_path, "health_as_written.py", session + HEALTH + "check_clipper_health(conn)\n")
-    assert "TypeError: string indices must be integers" in stderr
-    health_variant = (HEALTH.replace("conn.get_all_model_replicas()", "conn.get_all_model_replicas(verbose=True)")
-                      .replace("container['status']", "container['model_replica_id']"))
-    out = run_script(tmp_path, "health.py", session + health_variant + "check_clipper_health(conn)\n")
+    out = run_script(tmp_path, "health.py", session + HEALTH + "check_clipper_health(conn)\n")
     assert "Registered applications: 1" in out and "Deployed models: 4" in out and "Active containers: 4" in out
+    assert " - hr-decision-tree:2 Status: connected" in out
 
     out = run_script(tmp_path, "cleanup.py", session + CLEANUP + "cleanup_clipper(conn)\n")
     assert "Clipper shutdown complete" in out
@@ -484,11 +477,11 @@ def test_hr_article_start_options_caching_and_defaults(default_cluster: Any, tmp
     conn_glue = ("# test glue: the connection the sample uses\n"
                  "from clipper_admin import ClipperConnection, DockerContainerManager\n"
                  "clipper_conn = ClipperConnection(DockerContainerManager())\n")
-    stderr = run_failing_script(tmp_path, "start_as_written.py", conn_glue + START_OPTIONS)
-    assert "Docker container manager's query frontend scale-out hasn't been implemented" in stderr
-    start_variant = START_OPTIONS.replace("num_frontend_replicas=2", "num_frontend_replicas=1")
-    run_script(tmp_path, "start.py", conn_glue + start_variant + CACHING
+    run_script(tmp_path, "start.py", conn_glue + START_OPTIONS + CACHING
                + "assert [a['name'] for a in clipper_conn.get_all_apps(verbose=True)] == ['hr-hiring']\n")
+    frontends = default_cluster.containers.list(filters={"label": ["ai.clipper.container.label=default-cluster",
+                                                                   "ai.clipper.query_frontend.label"]})
+    assert sorted(c.labels["ai.clipper.query_frontend.id"] for c in frontends) == ["0", "1"]
     assert predict_until_default("hr-hiring", -1.0) == -1.0
 
     run_script(tmp_path, "defaults.py", SERVER_CLASS + "server = ClipperModelServer()\nserver.clipper_conn.connect()\n"
