@@ -8,10 +8,10 @@ delete, with the original's names, labels and error messages.
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import (
     CLIPPER_DOCKER_LABEL,
     CLIPPER_INTERNAL_MANAGEMENT_PORT,
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
     from clipper_admin.kubernetes.api import KubeApi
 
 logger = logging.getLogger("clipper.kubernetes")
-
-
-class _ClusterAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Prefixes log lines with ``[<cluster_identifier>]``, as ClipperConnection does."""
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[{self.extra['cluster_name']}] {msg}", kwargs  # type: ignore[index]
 
 
 #: The services whose type can be chosen, and the types Kubernetes knows.
@@ -149,7 +142,7 @@ class KubernetesContainerManager(ContainerManager):
         self._lb_hosts: dict[str, str] = {}
         self._kube_configuration = kube_configuration
         self._api: KubeApi | None = None
-        self.logger = _ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
+        self.logger = ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
 
     # --- plumbing ---------------------------------------------------------
 

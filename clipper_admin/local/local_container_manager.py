@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import ContainerManager, create_model_container_label
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import launch, packaging, replicas
@@ -46,13 +47,6 @@ _ROLE_NAMES = {
     ROLE_QUERY: "Query frontend",
 }
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-class _ClusterAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Prefixes messages with ``[<cluster>]`` like the original's ClusterAdapter."""
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[{self.extra['cluster_name'] if self.extra else ''}] {msg}", kwargs
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ class LocalContainerManager(ContainerManager):
         root = Path(cluster_dir).expanduser() if cluster_dir is not None else default_clusters_root() / cluster_name
         self.paths = ClusterPaths(root.absolute())
         self._lock = ClusterLock.for_paths(self.paths)
-        self.logger = _ClusterAdapter(logger, {"cluster_name": cluster_name})
+        self.logger = ClusterAdapter(logger, {"cluster_name": cluster_name})
         self.connected = False
 
     @property
