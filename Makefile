@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-stop test install clean images
+.PHONY: demo demo-stop test install clean images bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(STAMP)
 ## Build every Docker image (offline here; REGISTRY=..., ONLINE=1 for base images + PyPI).
 images: $(STAMP)
 	dockerfiles/build_images.sh $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(ONLINE),--online)
+
+## Clipper against LitServe, BentoML, Ray Serve, MLServer and bare aiohttp: writes
+## docs/benchmarks.md and docs/img/ (~20 min; BENCH_ARGS=--quick for a smoke run).
+bench: $(STAMP)
+	bench/setup_venvs.sh
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info
