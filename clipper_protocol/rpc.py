@@ -60,6 +60,10 @@ class RpcProtocolError(ValueError):
     """Frames that do not form a valid RPC message."""
 
 
+# A dict lookup rather than MessageType(...): this runs for every message.
+_MESSAGE_TYPES = {int(t): t for t in MessageType}
+
+
 def u32(value: int) -> bytes:
     return _U32.pack(value)
 
@@ -74,6 +78,14 @@ def read_u64(frame: Frame) -> int:
     if len(frame) != 8:
         raise RpcProtocolError(f"expected an 8-byte u64 frame, got {len(frame)} bytes")
     return int(_U64.unpack(frame)[0])
+
+
+def _read_message_type(frame: Frame) -> MessageType:
+    code = read_u32(frame)
+    msg_type = _MESSAGE_TYPES.get(code)
+    if msg_type is None:
+        raise RpcProtocolError(f"unknown message type: {code}")
+    return msg_type
 
 
 # --------------------------------------------------------------------------
@@ -144,10 +156,7 @@ def decode_container_message(frames: Sequence[Frame]) -> ContainerMessage:
     """
     if len(frames) < 2 or len(frames[0]) != 0:
         raise RpcProtocolError("message must start with an empty delimiter frame")
-    try:
-        msg_type = MessageType(read_u32(frames[1]))
-    except ValueError as e:
-        raise RpcProtocolError(f"unknown message type: {e}") from None
+    msg_type = _read_message_type(frames[1])
     if msg_type is MessageType.HEARTBEAT:
         return ContainerHeartbeat()
     if msg_type is MessageType.NEW_CONTAINER:
@@ -237,10 +246,7 @@ def decode_frontend_message(frames: Sequence[Frame]) -> FrontendMessage:
     version = read_u32(frames[1])
     if version != RPC_VERSION:
         raise RpcProtocolError(f"unsupported RPC version {version}; expected {RPC_VERSION}")
-    try:
-        msg_type = MessageType(read_u32(frames[2]))
-    except ValueError as e:
-        raise RpcProtocolError(f"unknown message type: {e}") from None
+    msg_type = _read_message_type(frames[2])
     if msg_type is MessageType.HEARTBEAT:
         if len(frames) < 4:
             raise RpcProtocolError("heartbeat is missing its type frame")
