@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 # Workload (b): a fixed cost per call plus a small cost per item, as a model
 # whose per-call overhead dominates (where batching pays).
-FIXED_COST_S = 0.002
+FIXED_COST_S = 0.010
 PER_ITEM_COST_S = 20e-6
 
 
@@ -21,7 +21,7 @@ def feature_sum(xs: Sequence[Sequence[float]]) -> list[str]:
 
 
 def fixed_cost_sum(xs: Sequence[Sequence[float]]) -> list[str]:
-    """Workload (b): 2 ms per call plus 20 us per item, then the sum."""
+    """Workload (b): 10 ms per call plus 20 us per item, then the sum."""
     time.sleep(FIXED_COST_S + PER_ITEM_COST_S * len(xs))
     return [str(sum(x)) for x in xs]
 

@@ -19,7 +19,7 @@ BARE = "aiohttp (bare)"
 PEERS = ["LitServe", "BentoML", "Ray Serve", "MLServer"]
 WORKLOADS = {
     "a": "(a) sum of a 10-double feature vector",
-    "b": "(b) 2 ms per call + 20 µs per item, adaptive batching",
+    "b": "(b) 10 ms per call + 20 µs per item, adaptive batching",
     "b-nobatch": "(b) the same model, batching off (batch_size=1)",
     "c": "(c) scikit-learn decision tree (HR example)",
     "d": "(d) one repeated input (prediction cache)",
@@ -137,7 +137,7 @@ def plots(rows: list[dict[str, Any]]) -> list[str]:
     for workload_set, name, title in (
         (series, "bench_a", "Workload (a): sum model (Clipper (d) = cache hits)"),
         ([("Clipper", "b"), ("Clipper", "b-nobatch"), ("Clipper", "e"), *((p, "b") for p in PEERS)], "bench_b",
-         "Workload (b): 2 ms/call + 20 µs/item"),
+         "Workload (b): 10 ms/call + 20 µs/item"),
         ([("Clipper", "c")], "bench_c", "Workload (c): decision tree"),
     ):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))

@@ -23,6 +23,11 @@ from query_frontend.errors import QueryExpired
 
 log = logging.getLogger("clipper.query_frontend.batching")
 
+EXPIRY_MARGIN_S = 0.002
+"""A task with less time than this left is expired, not sent: loopback
+transit and the container's wake-up take about that long, so it would reach
+the model after its deadline, when every query awaiting it has its default."""
+
 
 @dataclass(slots=True, eq=False)
 class Task:
@@ -128,7 +133,9 @@ class ModelQueue:
     def enqueue(self, task: Task) -> bool:
         """Queue ``task`` and dispatch if a replica is free; False if the queue is full."""
         if len(self._heap) >= self.max_queue_size:
-            return False
+            self.drop_expired(time.monotonic())
+            if len(self._heap) >= self.max_queue_size:
+                return False
         heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
         if self._idle:
             self._dispatch()
@@ -161,15 +168,34 @@ class ModelQueue:
                 for task in batch:
                     heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
 
+    def drop_expired(self, now: float) -> None:
+        """Remove the tasks at the front of the queue whose deadline has passed.
+
+        The heap is ordered by each task's deadline when queued; a deadline
+        extended since (an identical query joined) puts the task back.
+        """
+        heap = self._heap
+        cutoff = now + EXPIRY_MARGIN_S
+        while heap and heap[0][0] <= cutoff:
+            _, _, task = heapq.heappop(heap)
+            entry = task.entry
+            if entry.future.done():
+                continue
+            if entry.deadline > cutoff:
+                heapq.heappush(heap, (entry.deadline, next(self._seq), task))
+            else:
+                self._fail_entry(entry, QueryExpired())
+
     def _take_batch(self, limit: int, now: float) -> list[Task]:
         batch: list[Task] = []
         heap = self._heap
+        cutoff = now + EXPIRY_MARGIN_S
         while heap and len(batch) < limit:
             _, _, task = heapq.heappop(heap)
             entry = task.entry
             if entry.future.done():
                 continue
-            if entry.deadline <= now:
+            if entry.deadline <= cutoff:
                 # Every query awaiting it has already answered with the
                 # default: running it now would be wasted work.
                 self._fail_entry(entry, QueryExpired())

@@ -43,6 +43,7 @@ class ConfigSync:
         on_model_changed: Callable[[rs.ModelRecord], None],
         connected_replicas: Callable[[], list[rs.ContainerRecord]],
         resync_interval_s: float = 10.0,
+        redis_password: str = "",
     ) -> None:
         self.config = config
         self.redis_host = redis_host
@@ -56,7 +57,7 @@ class ConfigSync:
         self.last_error: str | None = f"redis unreachable: still connecting to {redis_host}:{redis_port}"
         self._clients = {
             db: aioredis.Redis(
-                host=redis_host, port=redis_port, db=int(db),
+                host=redis_host, port=redis_port, db=int(db), password=redis_password or None,
                 socket_connect_timeout=2, socket_timeout=5, decode_responses=True,
             )
             for db in _DBS

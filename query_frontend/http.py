@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
@@ -18,6 +18,9 @@ log = logging.getLogger("clipper.query_frontend.http")
 
 JSON = "application/json"
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+AppHandler = Callable[[web.BaseRequest, AppConfig], Awaitable[web.StreamResponse]]
+
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=JSON)
@@ -28,7 +31,13 @@ def error_response(error: str, cause: str, status: int) -> web.Response:
 
 
 class QueryHandlers:
-    """The routes of the query REST API."""
+    """The routes of the query REST API, dispatched without aiohttp's router.
+
+    The API is six fixed paths plus ``/<app>/predict`` and ``/<app>/update``,
+    so a dict lookup and one split replace the URL dispatcher and middleware
+    chain on the hot path. Unknown paths, wrong methods, oversized bodies and
+    crashes all get JSON errors.
+    """
 
     def __init__(
         self,
@@ -43,31 +52,60 @@ class QueryHandlers:
         self.metrics = metrics
         self.max_batch_inputs = max_batch_inputs
         self.readiness = readiness
+        self.fixed_routes: dict[str, dict[str, Handler]] = {
+            "/metrics": {"GET": self.metrics_report},
+            "/metrics/prometheus": {"GET": self.metrics_prometheus},
+            "/ready": {"GET": self.ready},
+            "/healthz": {"GET": self.healthz},
+        }
+        self.app_routes: dict[str, dict[str, AppHandler]] = {
+            "predict": {"POST": self.predict},
+            "update": {"POST": self.update},
+        }
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.get("/metrics", self.metrics_report),
-            web.get("/metrics/prometheus", self.metrics_prometheus),
-            web.get("/ready", self.ready),
-            web.get("/healthz", self.healthz),
-            web.post("/{app}/predict", self.predict),
-            web.post("/{app}/predict/", self.predict),
-            web.post("/{app}/update", self.update),
-            web.post("/{app}/update/", self.update),
-        ]
-
-    def _app(self, request: web.Request) -> AppConfig:
-        name = request.match_info["app"]
-        app = self.config.apps.get(name)
-        if app is None:
-            raise RequestError(
-                f"No application named '{name}' is registered with Clipper", "Application not found", 404
-            )
-        return app
-
-    async def predict(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Entry point of every request."""
         try:
-            app = self._app(request)
+            return await self._dispatch(request)
+        except web.HTTPRequestEntityTooLarge as e:
+            return error_response("Request too large", e.text or "The request body is too large", 413)
+        except Exception:
+            log.exception("Unexpected error answering %s %s", request.method, request.path)
+            return error_response("Internal error", "An unexpected error occurred!", 500)
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        method = request.method
+        parts = path.split("/")
+        # "/<app>/predict" or "/<app>/predict/" (the original accepts both).
+        if 3 <= len(parts) <= 4 and parts[0] == "" and parts[1] and (len(parts) == 3 or parts[3] == ""):
+            methods = self.app_routes.get(parts[2])
+            if methods is not None:
+                app_handler = methods.get(method)
+                if app_handler is None:
+                    return _method_not_allowed(request, methods)
+                app = self.config.apps.get(parts[1])
+                if app is None:
+                    return error_response(
+                        "Application not found",
+                        f"No application named '{parts[1]}' is registered with Clipper",
+                        404,
+                    )
+                return await app_handler(request, app)
+        fixed = self.fixed_routes.get(path)
+        if fixed is not None:
+            handler = fixed.get(method)
+            if handler is None and method == "HEAD":
+                handler = fixed.get("GET")
+            if handler is None:
+                return _method_not_allowed(request, fixed)
+            return await handler(request)
+        return error_response(
+            "Not found", f"No route {path}. Queries go to POST /<application>/predict", 404
+        )
+
+    async def predict(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
+        try:
             req = protocol.parse_predict(await request.read(), app.input_type, self.max_batch_inputs)
             self.processor.resolve_version(app, req.version)
         except RequestError as e:
@@ -78,57 +116,39 @@ class QueryHandlers:
             results = [await self.processor.predict(app, req.inputs[0], req.version)]
         return json_response(protocol.render_predict(results, req.is_batch))
 
-    async def update(self, request: web.Request) -> web.Response:
+    async def update(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
         """Feedback. With the default-output policy it changes nothing, as in the original."""
         try:
-            app = self._app(request)
             protocol.parse_update(await request.read(), app.input_type)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
         return web.Response(text="Feedback received? 1", content_type=JSON)
 
-    async def metrics_report(self, request: web.Request) -> web.Response:
+    async def metrics_report(self, request: web.BaseRequest) -> web.Response:
         accept = request.headers.get("Accept", "")
         if "text/plain" in accept or "openmetrics" in accept:
             return await self.metrics_prometheus(request)
         return json_response(orjson.dumps(self.metrics.json_report(), option=orjson.OPT_INDENT_2))
 
-    async def metrics_prometheus(self, request: web.Request) -> web.Response:
+    async def metrics_prometheus(self, request: web.BaseRequest) -> web.Response:
         return web.Response(
             text=self.metrics.prometheus_text(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
-    async def ready(self, request: web.Request) -> web.Response:
+    async def ready(self, request: web.BaseRequest) -> web.Response:
         ok, reason = self.readiness()
         body = {"ready": ok} if ok else {"ready": False, "reason": reason}
         return json_response(orjson.dumps(body), 200 if ok else 503)
 
-    async def healthz(self, request: web.Request) -> web.Response:
+    async def healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
 
 
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Unknown paths, wrong methods, oversized bodies and crashes get JSON errors."""
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge as e:
-        return error_response("Request too large", e.text or "The request body is too large", 413)
-    except web.HTTPMethodNotAllowed as e:
-        return error_response(
-            "Method not allowed", f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(e.allowed_methods))}", 405
-        )
-    except web.HTTPNotFound:
-        return error_response(
-            "Not found",
-            f"No route {request.path}. Queries go to POST /<application>/predict",
-            404,
-        )
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("Unexpected error answering %s %s", request.method, request.path)
-        return error_response("Internal error", "An unexpected error occurred!", 500)
+def _method_not_allowed(request: web.BaseRequest, methods: Mapping[str, object]) -> web.Response:
+    allowed = ", ".join(sorted(methods))
+    resp = error_response(
+        "Method not allowed", f"{request.method} is not allowed on {request.path}; use {allowed}", 405
+    )
+    resp.headers["Allow"] = allowed
+    return resp

@@ -8,13 +8,25 @@ its replica, so a replica's death fails exactly its own queries.
 A replica leaves rotation when its TCP connection drops (detected at once
 through the socket monitor and a mandatory-routing probe) or when it has been
 silent longer than the activity timeout (a frozen or wedged process).
+A replica that holds one batch far past its SLO (a hung model) keeps its
+connection but gets no new batch until it answers: that batch's queries are
+released at once, and the queue's pull-based dispatch never hands a busy
+replica more work.
+
+With a registration secret, a container must prove it knows the secret
+(``clipper_protocol.rpc.registration_proof`` over a per-connection nonce)
+and claim a model version the management frontend registered; otherwise it
+is never admitted and never routed a query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -29,12 +41,18 @@ from clipper_protocol.input_types import InputType
 from query_frontend.tasks import cancel_and_wait
 from query_frontend.batching import ModelQueue, Task
 from query_frontend.cache import ModelOutput
-from query_frontend.errors import ModelFailed, ReplicaLost
+from query_frontend.errors import ModelFailed, QueryExpired, ReplicaLost
 
 log = logging.getLogger("clipper.query_frontend.rpc")
 
 _KEEP_ALIVE = wire.encode_frontend_heartbeat(wire.HeartbeatType.KEEP_ALIVE)
 _REQUEST_METADATA = wire.encode_frontend_heartbeat(wire.HeartbeatType.REQUEST_CONTAINER_METADATA)
+
+STUCK_BATCH_MIN_S = 1.0
+"""A batch unanswered for max(this, 5 x its SLO) marks its replica as hung."""
+STUCK_BATCH_SLO_FACTOR = 5.0
+_MAX_REMEMBERED = 10000
+"""Bound on remembered identities (retired, rejected) and logged rejections."""
 
 
 @dataclass(slots=True)
@@ -58,6 +76,8 @@ class Replica:
     queue: ModelQueue | None = None
     inflight: InFlightBatch | None = None
     alive: bool = True
+    quarantined: bool = False
+    """Holds a batch far past its SLO; gets no new batch until it answers."""
 
     @property
     def label(self) -> str:
@@ -88,6 +108,8 @@ class RpcServer:
         on_replica_removed: Callable[[Replica], None],
         activity_timeout_s: float = 30.0,
         probe_interval_s: float = 1.0,
+        rpc_secret: str = "",
+        is_registered: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -102,6 +124,14 @@ class RpcServer:
         self.replicas: dict[bytes, Replica] = {}
         # Containers of deleted model versions: heard, never re-registered.
         self._retired: dict[bytes, None] = {}
+        # Registration secret: containers without a valid proof are ignored
+        # for good (per connection); nonces are derived from the identity
+        # with a per-process key, so nothing is stored per challenge.
+        self._secret = rpc_secret.encode()
+        self._is_registered = is_registered
+        self._nonce_key = os.urandom(32)
+        self._rejected: dict[bytes, None] = {}
+        self._logged_rejections: dict[tuple[str, str, str], None] = {}
         self._next_replica_id: dict[tuple[str, str], int] = {}
         self._connection_ids = itertools.count()
         self._msg_ids = itertools.count()
@@ -197,9 +227,16 @@ class RpcServer:
         if isinstance(msg, wire.PredictionResponse):
             if replica is not None:
                 self._handle_response(replica, msg, now)
+        elif identity in self._rejected:
+            return  # never answered, never routed to
         elif isinstance(msg, wire.ContainerHeartbeat):
-            known = replica is not None or identity in self._retired
-            self._send(identity, _KEEP_ALIVE if known else _REQUEST_METADATA)
+            if replica is not None or identity in self._retired:
+                self._send(identity, _KEEP_ALIVE)
+            elif self._secret:
+                self._send(identity, wire.encode_frontend_heartbeat(
+                    wire.HeartbeatType.REQUEST_CONTAINER_METADATA, self._nonce(identity)))
+            else:
+                self._send(identity, _REQUEST_METADATA)
         elif replica is None and identity not in self._retired:
             self._register(identity, msg, now)
         # A known replica re-announcing itself answers a liveness probe.
@@ -210,6 +247,8 @@ class RpcServer:
                 "Refusing container %s:%s: it speaks RPC version %s, this frontend speaks %d",
                 msg.model_name, msg.model_version, msg.rpc_version or "(none)", wire.RPC_VERSION,
             )
+            return
+        if self._secret and not self._admit(identity, msg):
             return
         key = (msg.model_name, msg.model_version)
         replica_id = self._next_replica_id.get(key, 0)
@@ -229,12 +268,39 @@ class RpcServer:
         self._on_replica_added(replica)
         replica.queue.add_replica(replica)
 
+    def _nonce(self, identity: bytes) -> bytes:
+        return hmac.new(self._nonce_key, identity, hashlib.sha256).digest()[:16]
+
+    def _admit(self, identity: bytes, msg: wire.NewContainer) -> bool:
+        """Check a container's proof and claim (registration secret on)."""
+        if not wire.check_registration_proof(self._secret, self._nonce(identity), msg):
+            # A wrong or missing proof will not improve: ignore this
+            # connection for good (a ROUTER cannot close a peer's socket).
+            _remember(self._rejected, identity)
+            self._log_rejection(msg, "it did not prove it knows the RPC secret")
+            return False
+        if self._is_registered is not None and not self._is_registered(msg.model_name, msg.model_version):
+            # Not blacklisted: the version may be registered a moment later
+            # (deployers start replicas first); its next heartbeat re-asks.
+            self._log_rejection(msg, "the management frontend has not registered that model version")
+            return False
+        return True
+
+    def _log_rejection(self, msg: wire.NewContainer, reason: str) -> None:
+        key = (msg.model_name, msg.model_version, reason)
+        level = logging.DEBUG if key in self._logged_rejections else logging.WARNING
+        _remember(self._logged_rejections, key)
+        log.log(level, "Refusing a container claiming %s:%s: %s", msg.model_name, msg.model_version, reason)
+
     def _handle_response(self, replica: Replica, msg: wire.PredictionResponse, now: float) -> None:
         batch = replica.inflight
         if batch is None or batch.msg_id != msg.msg_id:
             log.warning("Replica %s answered unknown message %d; ignoring", replica.label, msg.msg_id)
             return
         replica.inflight = None
+        if replica.quarantined:
+            replica.quarantined = False
+            log.warning("Replica %s answered again; back in rotation", replica.label)
         tasks = batch.tasks
         if len(msg.outputs) != len(tasks):
             log.error(
@@ -275,19 +341,47 @@ class RpcServer:
                 self._remove(replica, "its connection closed")
 
     async def _liveness_loop(self) -> None:
-        interval = max(0.05, min(self.probe_interval_s, self.activity_timeout_s / 4))
+        # A tenth of the timeout: a frozen replica is declared dead at most
+        # 10 % late.
+        interval = max(0.05, min(self.probe_interval_s, self.activity_timeout_s / 10))
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            queues = set()
             for replica in list(self.replicas.values()):
                 silent = now - replica.last_seen
                 if silent > self.activity_timeout_s:
                     self._remove(replica, f"it was silent for {silent:.1f} s")
-                elif silent > self.probe_interval_s:
+                    continue
+                if silent > self.probe_interval_s:
                     # Any container answers this with its metadata: a ping
                     # that original containers understand too.
                     if not self._send(replica.identity, _REQUEST_METADATA):
                         self._remove(replica, "its connection closed")
+                        continue
+                self._check_stuck(replica, now)
+                if replica.queue is not None:
+                    queues.add(replica.queue)
+            for queue in queues:
+                # Expired queries leave the queue even when no replica is free.
+                queue.drop_expired(now)
+
+    def _check_stuck(self, replica: Replica, now: float) -> None:
+        """Quarantine a replica whose batch is far past its SLO (a hung model)."""
+        batch = replica.inflight
+        if batch is None or replica.quarantined:
+            return
+        slo_s = max((t.slo_s for t in batch.tasks), default=0.0)
+        waited = now - batch.sent_at
+        if waited <= max(STUCK_BATCH_MIN_S, STUCK_BATCH_SLO_FACTOR * slo_s):
+            return
+        replica.quarantined = True
+        log.warning("Replica %s has not answered a batch of %d for %.1f s; no new batch goes to it until it does",
+                    replica.label, len(batch.tasks), waited)
+        # Its queries answered with the default long ago; release their entries.
+        error = QueryExpired()
+        for task in batch.tasks:
+            self._fail(task, error)
 
     def _remove(self, replica: Replica, reason: str) -> None:
         if self.replicas.get(replica.identity) is not replica:
@@ -309,6 +403,11 @@ class RpcServer:
         for replica in list(self.replicas.values()):
             if replica.model_name == model_name and replica.model_version == model_version:
                 self._remove(replica, reason)
-                self._retired[replica.identity] = None
-                while len(self._retired) > 10000:
-                    del self._retired[next(iter(self._retired))]
+                _remember(self._retired, replica.identity)
+
+
+def _remember(bounded: dict, key: object) -> None:
+    """Add ``key`` to an insertion-ordered dict used as a bounded set."""
+    bounded[key] = None
+    while len(bounded) > _MAX_REMEMBERED:
+        del bounded[next(iter(bounded))]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from clipper_protocol import constants as c
@@ -20,6 +20,8 @@ class QueryFrontendSettings:
     """Redis host holding the cluster configuration."""
     redis_port: int = c.REDIS_PORT
     """Redis port."""
+    redis_password: str = ""
+    """Redis password (AUTH); empty for a Redis without one."""
     rpc_service_port: int = c.RPC_SERVICE_PORT
     """Port of the ZeroMQ ROUTER model containers connect to."""
     prediction_cache_size: int = c.DEFAULT_PREDICTION_CACHE_SIZE_BYTES
@@ -56,6 +58,10 @@ class QueryFrontendSettings:
     """Full re-read of the Redis configuration, as a safety net for notifications."""
     default_slo_micros: int = c.DEFAULT_SLO_MICROS
     """SLO assumed for models no application links."""
+    rpc_secret: str = field(default="", repr=False)
+    """Registration secret model containers must prove (``CLIPPER_RPC_SECRET``
+    on their side); empty (the default, as the original) admits any container.
+    Prefer ``CLIPPER_QF_RPC_SECRET`` to the flag, which ``ps`` shows."""
 
     @property
     def default_slo_s(self) -> float:

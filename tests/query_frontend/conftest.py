@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from clipper_admin.local.redis_server import free_port
 from query_frontend.server import QueryFrontend
@@ -86,10 +85,7 @@ def qf_settings(redis_instance) -> QueryFrontendSettings:
 @pytest.fixture
 async def qf(qf_settings: QueryFrontendSettings) -> AsyncIterator[RunningFrontend]:
     frontend = QueryFrontend(qf_settings)
-    runner = web.AppRunner(frontend.build_app(), shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, qf_settings.host, qf_settings.query_port)
-    await site.start()
+    await frontend.start()
     session = aiohttp.ClientSession()
     running = RunningFrontend(frontend, f"http://127.0.0.1:{qf_settings.query_port}", qf_settings.rpc_service_port, session)
     try:
@@ -99,4 +95,4 @@ async def qf(qf_settings: QueryFrontendSettings) -> AsyncIterator[RunningFronten
         for c in running.containers:
             await asyncio.to_thread(c.stop)
         await session.close()
-        await runner.cleanup()
+        await frontend.close()
