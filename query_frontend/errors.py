@@ -36,6 +36,15 @@ class ModelFailed(QueryFailed):
     explanation = "The model failed to produce an output for this input"
 
 
+class Overloaded(Exception):
+    """Queries are being shed and the frontend is set to refuse them (HTTP 503)."""
+
+    def __init__(self, cause: str, retry_after_s: int = 1) -> None:
+        self.cause = cause
+        self.retry_after_s = retry_after_s
+        super().__init__(cause)
+
+
 class RequestError(Exception):
     """A bad request: answered with ``status`` and ``{"error": error, "cause": cause}``."""
 

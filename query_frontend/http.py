@@ -10,7 +10,7 @@ from aiohttp import web
 
 from query_frontend import protocol
 from query_frontend.config import AppConfig, ClusterConfig
-from query_frontend.errors import RequestError
+from query_frontend.errors import Overloaded, RequestError
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.processor import QueryProcessor
 
@@ -110,10 +110,15 @@ class QueryHandlers:
             self.processor.resolve_version(app, req.version)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
-        if req.is_batch:
-            results = await self.processor.predict_batch(app, req.inputs, req.version)
-        else:
-            results = [await self.processor.predict(app, req.inputs[0], req.version)]
+        try:
+            if req.is_batch:
+                results = await self.processor.predict_batch(app, req.inputs, req.version)
+            else:
+                results = [await self.processor.predict(app, req.inputs[0], req.version)]
+        except Overloaded as e:
+            resp = error_response("Service overloaded", e.cause, 503)
+            resp.headers["Retry-After"] = str(e.retry_after_s)
+            return resp
         return json_response(protocol.render_predict(results, req.is_batch))
 
     async def update(self, request: web.BaseRequest, app: AppConfig) -> web.Response:

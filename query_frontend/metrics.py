@@ -168,6 +168,7 @@ class MetricsRegistry:
         self.models: dict[tuple[str, str], ModelMetrics] = {}
         self.rpc_queueing_delay = Histogram("microseconds", reservoir_size=2056)
         self.cache_lookups = Counter()
+        self.shed = Counter()
         self.cache_hit_ratio = RatioCounter()
         self.aggregate_throughput = Meter()
         self.aggregate_num_predictions = Counter()
@@ -284,6 +285,9 @@ class MetricsRegistry:
         lines.append("# HELP clipper_prediction_cache_hits_total Prediction-cache hits.")
         lines.append("# TYPE clipper_prediction_cache_hits_total counter")
         lines.append(f"clipper_prediction_cache_hits_total {self.cache_hit_ratio.numerator}")
+        lines.append("# HELP clipper_queries_shed_total Queries refused because a model queue was full.")
+        lines.append("# TYPE clipper_queries_shed_total counter")
+        lines.append(f"clipper_queries_shed_total {self.shed.count}")
         return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,7 @@ from clipper_protocol.redis_schema import ModelRecord
 from query_frontend.batching import BatchSizeController, ModelQueue, SendBatch, Task
 from query_frontend.cache import ModelOutput, PendingPrediction, PredictionCache
 from query_frontend.config import AppConfig, ClusterConfig
-from query_frontend.errors import NoConnectedModels, QueryFailed, QueueFull, RequestError
+from query_frontend.errors import NoConnectedModels, Overloaded, QueryFailed, QueueFull, RequestError
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.settings import QueryFrontendSettings
 
@@ -170,6 +170,12 @@ class QueryProcessor:
             entry = self.cache.start(key, deadline)
             if not queue.enqueue(Task(entry, packed, app.slo_s)):
                 self.cache.fail(entry, QueueFull())
+                self.metrics.shed.increment()
+                if self.settings.shed_with == "503":
+                    raise Overloaded(
+                        f"The queue of model {model}:{version} is full "
+                        f"({self.settings.max_queue_size} queries); retry later"
+                    )
                 raise QueueFull()
         else:
             entry = found

@@ -41,7 +41,10 @@ class QueryFrontendSettings:
     container_probe_interval_ms: int = 1000
     """A replica silent this long is sent a liveness probe."""
     max_queue_size: int = 10000
-    """Queries waiting per model version; past it, queries are shed to the default."""
+    """Queries waiting per model version; past it, queries are shed (see ``shed_with``)."""
+    shed_with: str = "default"
+    """How a shed query is answered: ``default`` (the app's default output, as
+    the original) or ``503`` (HTTP 503 with ``Retry-After``, for clients that retry)."""
     max_batch_size: int = 4096
     """Upper bound of an adaptive batch."""
     batch_increase_step: float = 1.0
@@ -62,6 +65,10 @@ class QueryFrontendSettings:
     """Registration secret model containers must prove (``CLIPPER_RPC_SECRET``
     on their side); empty (the default, as the original) admits any container.
     Prefer ``CLIPPER_QF_RPC_SECRET`` to the flag, which ``ps`` shows."""
+
+    def __post_init__(self) -> None:
+        if self.shed_with not in ("default", "503"):
+            raise ValueError(f"shed_with must be 'default' or '503', not {self.shed_with!r}")
 
     @property
     def default_slo_s(self) -> float:
