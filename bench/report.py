@@ -191,6 +191,10 @@ def main() -> None:
         "generator runs on the same 2 cores as the servers, so every figure includes that contention.",
         "- Bodies: a 10-double vector whose first element is a fresh nonce on every request, so the prediction cache "
         "never hits, except in (d), where one body repeats. Peers got the same vector in their own request format.",
+        "- Workload (b)'s model sleeps 10 ms per call plus 20 µs per item (a small network's forward pass: a fixed "
+        "launch cost that batching amortises). With a 2 ms call the unbatched ceiling is ~400 req/s, and 20× that "
+        "is more than a Python HTTP server answers at all on these 2 shared cores, so the ratio would measure the "
+        "HTTP ceiling rather than batching.",
         "- \"default share\": replies that carried the application's default output (Clipper's SLO answer). "
         "\"non-default req/s\" counts only real predictions. Batch sizes are counted inside the model process "
         "(exactly, per run); the frontend's own `batch_size` histogram is listed below.",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from clipper_admin._base import _ConnectionBase, requires_connection
+from clipper_admin._base import requires_connection
+from clipper_admin._selection import _Selection
 
 
-class _Applications(_ConnectionBase):
+class _Applications(_Selection):
+    """Applications, their links, and (from ``_Selection``) their model-selection policy."""
+
     @requires_connection
     def register_application(
         self,
@@ -85,7 +88,9 @@ class _Applications(_ConnectionBase):
     def link_model_to_app(self, app_name: str, model_name: str) -> None:
         """Route the application's queries to the current version of a model.
 
-        An application has at most one linked model. Setting a model's
+        With the default selection policy an application has at most one
+        linked model; with another (:meth:`set_selection_policy`) it may link
+        several, and its policy chooses among them. Setting a model's
         version (:meth:`set_model_version`, or deploying a new version) moves
         the application's traffic to it without re-linking.
 

@@ -34,14 +34,31 @@ class ClusterAdapter(logging.LoggerAdapter[logging.Logger]):
 class _ConnectionBase:
     """What every part of the connection shares."""
 
-    def __init__(self, container_manager: ContainerManager) -> None:
+    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None) -> None:
         self.connected = False
         self.cm = container_manager
         self.logger = ClusterAdapter(logger, {"cluster_name": self.cm.cluster_identifier})
+        self._admin_token = admin_token or None
+
+    @property
+    def admin_token(self) -> str | None:
+        """The token sent to the management frontend, or None.
+
+        The first of: ``ClipperConnection(admin_token=...)``, the container
+        manager's ``admin_token`` (the one it gave the frontend it started,
+        or learnt on ``connect``), ``$CLIPPER_ADMIN_TOKEN``. Looked up on
+        every call, as the manager may learn its token only on connect.
+        """
+        if self._admin_token:
+            return self._admin_token
+        managed = getattr(self.cm, "admin_token", None)
+        if isinstance(managed, str) and managed:
+            return managed
+        return _http.token_from_env()
 
     def _admin_post(self, endpoint: str, body: dict[str, Any]) -> requests.Response:
         """POST ``body`` to the management frontend's ``/admin/<endpoint>``."""
-        return _http.admin_post(self.cm.get_admin_addr(), endpoint, body, self.logger)
+        return _http.admin_post(self.cm.get_admin_addr(), endpoint, body, self.logger, self.admin_token)
 
     def _admin_query(self, endpoint: str, body: dict[str, Any]) -> Any:
         """Like :meth:`_admin_post`, returning the parsed JSON answer."""

@@ -4,11 +4,18 @@ Every admin call is ``POST http://{admin_addr}/admin/<endpoint>`` with a JSON
 body. A non-200 answer becomes the original's ClipperException
 ``Received error status code: {code} and message: {msg}``; a frontend that
 cannot be reached becomes a ClipperException saying so and what to do.
+
+A management frontend started with an admin token wants it on every
+``/admin/*`` call: :func:`admin_post` sends it as ``Authorization: Bearer``
+when one is given, and turns a 401 into a ClipperException telling the user
+to set ``CLIPPER_ADMIN_TOKEN``. The token itself never reaches a log line
+or a message.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import requests
@@ -20,6 +27,32 @@ from clipper_admin.exceptions import ClipperException
 ADMIN_TIMEOUT_S = (10.0, 60.0)
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+#: Environment variable holding the admin token (read by the frontend too).
+ADMIN_TOKEN_ENV = "CLIPPER_ADMIN_TOKEN"
+
+
+def token_from_env() -> str | None:
+    """``$CLIPPER_ADMIN_TOKEN``, stripped; None when unset or empty."""
+    token = os.environ.get(ADMIN_TOKEN_ENV, "").strip()
+    return token or None
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The header carrying ``token``; none without one."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _unauthorized(admin_addr: str, endpoint: str, sent_token: bool) -> ClipperException:
+    if sent_token:
+        what = "rejected the admin token this connection sent"
+    else:
+        what = "requires an admin token and none was sent"
+    return ClipperException(
+        f"The Clipper management frontend at {admin_addr} {what} (HTTP 401 on /admin/{endpoint}). "
+        f"Set the {ADMIN_TOKEN_ENV} environment variable to the cluster's admin token, or pass "
+        "admin_token= to ClipperConnection or to the container manager."
+    )
 
 
 def _unreachable(what: str, addr: str, error: Exception) -> ClipperException:
@@ -35,17 +68,22 @@ def error_status(response: requests.Response) -> str:
     return f"Received error status code: {response.status_code} and message: {response.text}"
 
 
-def admin_post(admin_addr: str, endpoint: str, body: dict[str, Any], logger: Logger) -> requests.Response:
+def admin_post(
+    admin_addr: str, endpoint: str, body: dict[str, Any], logger: Logger, token: str | None = None
+) -> requests.Response:
     """POST ``body`` as JSON to ``/admin/<endpoint>``; return the 200 response.
+
+    ``token``, when given, goes in an ``Authorization: Bearer`` header.
 
     Raises
     ------
     ClipperException
-        On a non-200 status, an unreachable frontend, or no answer in time.
+        On a non-200 status (401: says to set ``CLIPPER_ADMIN_TOKEN``), an
+        unreachable frontend, or no answer in time.
     """
     url = f"http://{admin_addr}/admin/{endpoint}"
     try:
-        r = requests.post(url, json=body, timeout=ADMIN_TIMEOUT_S)
+        r = requests.post(url, json=body, headers=auth_headers(token), timeout=ADMIN_TIMEOUT_S)
     except requests.ConnectionError as e:
         raise _unreachable("management frontend", admin_addr, e) from e
     except requests.Timeout as e:
@@ -54,6 +92,10 @@ def admin_post(admin_addr: str, endpoint: str, body: dict[str, Any], logger: Log
             f"/admin/{endpoint} within {ADMIN_TIMEOUT_S[1]:.0f} s"
         ) from e
     logger.debug(r.text)
+    if r.status_code == requests.codes.unauthorized:
+        err = _unauthorized(admin_addr, endpoint, bool(token))
+        logger.error(err.msg)
+        raise err
     if r.status_code != requests.codes.ok:
         msg = error_status(r)
         logger.error(msg)

@@ -45,6 +45,10 @@ class ClipperConnection(_Cluster, _Applications, _Deployment):
         Runs the cluster's processes: :class:`LocalContainerManager` (local
         processes), :class:`DockerContainerManager` or
         :class:`KubernetesContainerManager`.
+    admin_token : str, optional
+        Token for a management frontend that requires one. Without it the
+        container manager's ``admin_token`` is used, else the
+        ``CLIPPER_ADMIN_TOKEN`` environment variable.
 
     Attributes
     ----------
@@ -57,5 +61,5 @@ class ClipperConnection(_Cluster, _Applications, _Deployment):
         Logs with a ``[<cluster_identifier>]`` prefix.
     """
 
-    def __init__(self, container_manager: ContainerManager) -> None:
-        super().__init__(container_manager)
+    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None) -> None:
+        super().__init__(container_manager, admin_token)

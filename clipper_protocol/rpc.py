@@ -10,20 +10,29 @@ starting with it (a ROUTER strips the identity first).
 Container to frontend (no version frame):
 
 - heartbeat: ``[b"", u32 2]``
-- new container: ``[b"", u32 0, name, version, ascii input-type code, u32 3]``
+- new container: ``[b"", u32 0, name, version, ascii input-type code, u32 3
+  (, proof)]``
 - prediction response: ``[b"", u32 1, msg id (4 raw bytes), u64 8*(N+1),
   u64 N + N*u64 output lengths, output_0 ... output_N-1]``
 
 Frontend to container (version frame first):
 
-- heartbeat: ``[b"", u32 3, u32 2, u32 heartbeat type]``
+- heartbeat: ``[b"", u32 3, u32 2, u32 heartbeat type (, nonce)]``
 - prediction request: ``[b"", u32 3, u32 1, u32 msg id, u32 0, u64 8*(2+N),
   u64 data type + u64 N + N*u64 input sizes, input_0 ... input_N-1]``
+
+Registration secret (ours, off unless configured): a frontend with a secret
+appends a ``nonce`` frame to its request-metadata heartbeats, and a container
+with the secret appends ``proof`` = :func:`registration_proof` to its
+new-container message. Both frames are optional trailing frames, so either
+side without a secret speaks the original protocol unchanged.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import struct
 from dataclasses import dataclass, field
 from typing import Sequence, Union
@@ -105,6 +114,8 @@ class NewContainer:
     model_version: str
     input_type: InputType
     rpc_version: int = RPC_VERSION
+    proof: bytes = b""
+    """Registration proof (:func:`registration_proof`); empty without a secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +134,7 @@ def encode_container_heartbeat() -> list[bytes]:
 
 
 def encode_new_container(msg: NewContainer) -> list[bytes]:
-    return [
+    frames = [
         _EMPTY,
         u32(MessageType.NEW_CONTAINER),
         msg.model_name.encode(),
@@ -131,6 +142,9 @@ def encode_new_container(msg: NewContainer) -> list[bytes]:
         str(int(msg.input_type)).encode("ascii"),
         u32(msg.rpc_version),
     ]
+    if msg.proof:
+        frames.append(msg.proof)
+    return frames
 
 
 def encode_prediction_response(msg_id: int, outputs: Sequence[bytes]) -> list[bytes]:
@@ -170,7 +184,8 @@ def decode_container_message(frames: Sequence[Frame]) -> ContainerMessage:
         except ValueError as e:
             raise RpcProtocolError(f"bad new-container message: {e}") from None
         rpc_version = read_u32(frames[5]) if len(frames) > 5 else 0
-        return NewContainer(name, version, input_type, rpc_version)
+        proof = bytes(frames[6]) if len(frames) > 6 else b""
+        return NewContainer(name, version, input_type, rpc_version, proof)
     # Prediction response.
     if len(frames) < 5:
         raise RpcProtocolError("prediction response is missing header frames")
@@ -194,6 +209,8 @@ class FrontendHeartbeat:
     """The frontend's heartbeat; type 1 asks the container to announce itself."""
 
     heartbeat_type: HeartbeatType
+    nonce: bytes = b""
+    """Challenge of a frontend with a registration secret; empty otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +232,11 @@ _CONTENT_FRAME = u32(MessageType.CONTAINER_CONTENT)
 _PREDICT_FRAME = u32(RequestType.PREDICT)
 
 
-def encode_frontend_heartbeat(heartbeat_type: HeartbeatType) -> list[bytes]:
-    return list(_HEARTBEAT_FRAMES[heartbeat_type])
+def encode_frontend_heartbeat(heartbeat_type: HeartbeatType, nonce: bytes = b"") -> list[bytes]:
+    frames = list(_HEARTBEAT_FRAMES[heartbeat_type])
+    if nonce:
+        frames.append(nonce)
+    return frames
 
 
 def encode_prediction_request(
@@ -251,7 +271,8 @@ def decode_frontend_message(frames: Sequence[Frame]) -> FrontendMessage:
         if len(frames) < 4:
             raise RpcProtocolError("heartbeat is missing its type frame")
         try:
-            return FrontendHeartbeat(HeartbeatType(read_u32(frames[3])))
+            nonce = bytes(frames[4]) if len(frames) > 4 else b""
+            return FrontendHeartbeat(HeartbeatType(read_u32(frames[3])), nonce)
         except ValueError as e:
             raise RpcProtocolError(f"unknown heartbeat type: {e}") from None
     if msg_type is not MessageType.CONTAINER_CONTENT:
@@ -274,6 +295,32 @@ def decode_frontend_message(frames: Sequence[Frame]) -> FrontendMessage:
     if len(inputs) != n or header.size != n + 2:
         raise RpcProtocolError(f"prediction request announces {n} inputs, carries {len(inputs)}")
     return PredictionRequest(msg_id, input_type, inputs)
+
+
+# --------------------------------------------------------------------------
+# Registration secret
+
+
+def registration_proof(
+    secret: bytes, nonce: bytes, model_name: str, model_version: str, input_type: InputType
+) -> bytes:
+    """HMAC-SHA256 proving knowledge of ``secret`` for one announcement.
+
+    It binds the frontend's per-connection ``nonce`` (so a recorded proof is
+    useless on another connection) and what the container claims to serve;
+    the secret itself never travels.
+    """
+    message = b"\0".join((
+        b"clipper-rpc-register-v1", nonce, model_name.encode(), model_version.encode(),
+        str(int(input_type)).encode("ascii"),
+    ))
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def check_registration_proof(secret: bytes, nonce: bytes, msg: NewContainer) -> bool:
+    """Whether ``msg`` carries a valid proof for ``secret`` and ``nonce`` (constant time)."""
+    expected = registration_proof(secret, nonce, msg.model_name, msg.model_version, msg.input_type)
+    return hmac.compare_digest(expected, msg.proof)
 
 
 # --------------------------------------------------------------------------

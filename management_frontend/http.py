@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from management_frontend.errors import ManagementError
+from management_frontend.errors import ManagementError, StoreUnavailableError
+from management_frontend.openapi import openapi_document
 from management_frontend.protocol import (
     AddAppRequest,
     AddModelRequest,
@@ -33,6 +34,7 @@ from management_frontend.protocol import (
     VerboseRequest,
     VersionedModelRequest,
 )
+from management_frontend.selection import GetSelectionPolicyRequest, SetSelectionPolicyRequest
 from management_frontend.service import ManagementService
 
 logger = logging.getLogger("clipper.management_frontend.http")
@@ -73,9 +75,15 @@ _ADMIN_POST_ROUTES: list[tuple[str, type[Request], str, bool]] = [
     ("get_container", ContainerRequest, "get_container", True),
     # The state is the app's default output, sent raw rather than JSON-encoded.
     ("get_state", GetStateRequest, "get_state", False),
+    # Model selection (management_frontend.selection).
+    ("set_selection_policy", SetSelectionPolicyRequest, "set_selection_policy", False),
+    ("get_selection_policy", GetSelectionPolicyRequest, "get_selection_policy", True),
 ]
 
-ADMIN_PATHS: tuple[str, ...] = tuple(f"/admin/{p}" for p, *_ in _ADMIN_POST_ROUTES) + ("/admin/ping",)
+ADMIN_PATHS: tuple[str, ...] = tuple(f"/admin/{p}" for p, *_ in _ADMIN_POST_ROUTES) + (
+    "/admin/ping",
+    "/admin/openapi.json",
+)
 
 
 def _admin_handler(request_type: type[Request], method: str, as_json: bool) -> Handler:
@@ -95,10 +103,28 @@ async def handle_ping(request: web.Request) -> web.StreamResponse:
     return text_response("PONG")
 
 
+async def handle_healthz(request: web.Request) -> web.StreamResponse:
+    """Liveness under the name Kubernetes users expect; same as ``/admin/ping``."""
+    return text_response("ok")
+
+
 async def handle_ready(request: web.Request) -> web.StreamResponse:
-    """Readiness: 200 when Redis answers PING, else 503 saying why."""
-    await request.app[SERVICE_KEY].store.ping()
-    return text_response("ready")
+    """Readiness: ``{"ready": true}`` when Redis answers PING, else 503 with the reason.
+
+    The reason starts with ``redis unreachable`` as the query frontend's does.
+    """
+    try:
+        await request.app[SERVICE_KEY].store.ping()
+    except StoreUnavailableError as e:
+        return json_response(
+            {"ready": False, "reason": f"redis unreachable: {e.reason}", "redis": e.address}, status=503
+        )
+    return json_response({"ready": True})
+
+
+async def handle_openapi(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI 3 description of this API."""
+    return json_response(openapi_document())
 
 
 @web.middleware
@@ -114,8 +140,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPNotFound:
         return _error_object(
             "Not found",
-            f"No endpoint at {request.path}. The admin API serves POST /admin/<operation> "
-            "and GET /admin/ping.",
+            f"No endpoint at {request.path}. The admin API serves POST /admin/<operation>, "
+            "GET /admin/ping and GET /admin/openapi.json.",
             404,
         )
     except web.HTTPMethodNotAllowed as e:
@@ -141,4 +167,6 @@ def add_routes(app: web.Application) -> None:
     for path, request_type, method, as_json in _ADMIN_POST_ROUTES:
         app.router.add_post(f"/admin/{path}", _admin_handler(request_type, method, as_json))
     app.router.add_get("/admin/ping", handle_ping)
+    app.router.add_get("/admin/openapi.json", handle_openapi)
     app.router.add_get("/ready", handle_ready)
+    app.router.add_get("/healthz", handle_healthz)

@@ -4,15 +4,18 @@ Start-up, in order:
 
 1. Create the Redis state store (connections open lazily) and ping Redis
    once, only to log whether it is reachable: the frontend starts and serves
-   (``/admin/ping``, 503 for admin calls) even while Redis is down, and
-   recovers by itself when it comes back.
-2. Bind the HTTP listener and log one line saying where it listens.
+   (``/admin/ping``, ``/ready`` false, 503 for admin calls) even while Redis
+   is down, and recovers by itself when it comes back.
+2. Start the Redis watcher (``health.watch_redis``: capped exponential
+   backoff while Redis is down, logging changes only).
+3. Bind the HTTP listener and log one line saying where it listens, and
+   whether the admin API requires a token.
 
 Shutdown (SIGTERM/SIGINT), in order:
 
 1. Stop accepting connections.
 2. Let in-flight requests finish, for at most ``shutdown_timeout_s``.
-3. Close the Redis connections.
+3. Stop the Redis watcher, then close the Redis connections.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from management_frontend.auth import token_middleware
+from management_frontend.health import watch_redis
 from management_frontend.http import SERVICE_KEY, add_routes, error_middleware
 from management_frontend.service import ManagementService
 from management_frontend.settings import Settings
@@ -44,9 +50,12 @@ async def _state_store_ctx(app: web.Application) -> AsyncIterator[None]:
         logger.info("Redis at %s is reachable", settings.redis_address)
     except Exception as e:  # logged by the store; serving goes on regardless
         logger.warning("starting without Redis (%s); admin calls answer 503 until it is back", e)
+    watcher = asyncio.create_task(watch_redis(store), name="redis-watcher")
     try:
         yield
     finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await store.close()
 
 
@@ -56,7 +65,10 @@ def build_app(settings: Settings) -> web.Application:
     The Redis store is created here (it connects lazily, on first use) and
     closed by the app's cleanup context.
     """
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    middlewares: list[Middleware] = [error_middleware]
+    if settings.admin_token:
+        middlewares.append(token_middleware(settings.admin_token))
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS_KEY] = settings
     app[SERVICE_KEY] = ManagementService(RedisStateStore(settings))
     app.cleanup_ctx.append(_state_store_ctx)
@@ -86,11 +98,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         bound = [addr for addr in runner.addresses if isinstance(addr, tuple)]
         port = bound[0][1] if bound else settings.port
         logger.info(
-            "Management frontend listening on http://%s:%d (Redis at %s)",
+            "Management frontend listening on http://%s:%d (Redis at %s); admin API %s",
             settings.host,
             port,
             settings.redis_address,
+            "requires a token" if settings.admin_token else "is open (no admin token set)",
         )
+        if not settings.admin_token and settings.host not in ("127.0.0.1", "localhost", "::1"):
+            logger.warning(
+                "The admin API listens on %s without a token: anyone who reaches it can deploy "
+                "code. Set CLIPPER_ADMIN_TOKEN (or CLIPPER_ADMIN_TOKEN_FILE), or bind 127.0.0.1.",
+                settings.host,
+            )
         await stop.wait()
         logger.info("Management frontend shutting down")
     finally:

@@ -30,6 +30,7 @@ from management_frontend.protocol import (
     container_json,
     model_json,
 )
+from management_frontend.selection import SelectionOperations
 from management_frontend.state import (
     RedisStateStore,
     ScriptResult,
@@ -52,8 +53,8 @@ def _unexpected(result: ScriptResult, operation: str) -> RuntimeError:
     return RuntimeError(f"{operation}: unexpected script result {result}")
 
 
-class ManagementService:
-    """Business rules of the admin API."""
+class ManagementService(SelectionOperations):
+    """Business rules of the admin API (selection policies: :mod:`management_frontend.selection`)."""
 
     def __init__(self, store: RedisStateStore) -> None:
         self.store = store
@@ -131,6 +132,10 @@ class ManagementService:
     async def add_model_links(self, req: ModelLinksRequest) -> str:
         app = req.app_name
         try:
+            # Apps with a selection policy may link several models; else the original's rules.
+            linked = await self.link_models_for_policy(app, req.model_names)
+            if linked is not None:
+                return linked
             result = await self.store.add_model_link(app, req.model_names)
         except StoreError:
             logger.exception("linking %r to %r failed", req.model_names, app)

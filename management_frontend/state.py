@@ -105,8 +105,12 @@ class RedisStateStore:
             pool = aioredis.BlockingConnectionPool(
                 host=settings.redis_ip,
                 port=settings.redis_port,
+                password=settings.redis_password or None,
                 db=int(db),
                 decode_responses=True,
+                # Bytes that are not UTF-8 (corrupt or hostile values) are
+                # read as U+FFFD: such a record is ignored or shown, never a 500.
+                encoding_errors="replace",
                 socket_connect_timeout=settings.redis_timeout_s,
                 socket_timeout=settings.redis_timeout_s,
                 # One retry, no backoff: replaces a connection killed by a

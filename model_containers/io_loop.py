@@ -6,7 +6,8 @@ Lifecycle of a session (the original's, with heartbeats on a clock):
 2. Every heartbeat interval, send a heartbeat, whatever the model is doing.
 3. Answer every frontend heartbeat of type 1 with the new-container message
    (the frontend asks whenever it does not know this identity: first contact,
-   after its own restart, or as a liveness probe).
+   after its own restart, or as a liveness probe); with a registration
+   secret, the message carries a proof over the heartbeat's nonce.
 4. Hand prediction requests to the model worker; forward its responses.
 5. Once the frontend has been heard from, if it then stays silent for the
    activity timeout, close the socket and go back to 1.
@@ -33,6 +34,7 @@ from clipper_protocol.rpc import (
     encode_container_heartbeat,
     encode_new_container,
     encode_prediction_response,
+    registration_proof,
 )
 from model_containers.metrics import ContainerMetrics
 from model_containers.settings import ContainerSettings
@@ -171,7 +173,7 @@ class ContainerIOLoop:
                 continue
             if isinstance(msg, FrontendHeartbeat):
                 if msg.heartbeat_type is HeartbeatType.REQUEST_CONTAINER_METADATA:
-                    if self._send(self._new_container, "the new-container message"):
+                    if self._send(self._announcement(msg.nonce), "the new-container message"):
                         # The frontend also re-asks as a liveness probe: log the first only.
                         level = logging.DEBUG if self._announced else logging.INFO
                         self._announced = True
@@ -179,6 +181,14 @@ class ContainerIOLoop:
             elif isinstance(msg, PredictionRequest):
                 self._metrics.record_recv(recv_ms)
                 self._dispatch(msg, t0)
+
+    def _announcement(self, nonce: bytes) -> list[bytes]:
+        """The new-container message, with a proof when a secret is set."""
+        s = self._settings
+        if not s.rpc_secret:
+            return self._new_container
+        proof = registration_proof(s.rpc_secret.encode(), nonce, s.model_name, s.model_version, s.input_type)
+        return encode_new_container(NewContainer(s.model_name, s.model_version, s.input_type, proof=proof))
 
     def _dispatch(self, request: PredictionRequest, received_at: float) -> None:
         n = len(request.inputs)

@@ -90,6 +90,7 @@ class RPCService:
         activity_timeout_ms: int | None = None,
         metrics_port: int | None = None,
         ready_file: str | None = None,
+        rpc_secret: str | None = None,
     ) -> None:
         """Serve ``model`` until :meth:`stop` is called (from another thread).
 
@@ -108,6 +109,7 @@ class RPCService:
                 activity_timeout_ms=activity_timeout_ms,
                 metrics_port=metrics_port,
                 ready_file=ready_file,
+                rpc_secret=rpc_secret,
             )
             address = _resolve_host(settings.host)
         except ContainerConfigError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from clipper_protocol.constants import METRIC_PORT, RPC_SERVICE_PORT
@@ -47,6 +47,9 @@ class ContainerSettings:
     ready_file: str = DEFAULT_READY_FILE
     """File written with ``READY`` once serving (``CLIPPER_READY_FILE``);
     Docker's HEALTHCHECK and the Kubernetes readiness probe test it."""
+    rpc_secret: str = field(default="", repr=False)
+    """Registration secret of a frontend that requires one
+    (``CLIPPER_RPC_SECRET``); empty: announce without a proof, as the original."""
 
 
 # field -> environment variable
@@ -60,6 +63,7 @@ ENV_VARS: dict[str, str] = {
     "activity_timeout_ms": "CLIPPER_ACTIVITY_TIMEOUT_MS",
     "metrics_port": "CLIPPER_METRICS_PORT",
     "ready_file": "CLIPPER_READY_FILE",
+    "rpc_secret": "CLIPPER_RPC_SECRET",
 }
 
 
@@ -122,6 +126,8 @@ def resolve_settings(
         values["metrics_port"] = _int(ENV_VARS["metrics_port"], raw["metrics_port"], 0, 65535)
     if "ready_file" in raw:
         values["ready_file"] = str(raw["ready_file"])
+    if "rpc_secret" in raw:
+        values["rpc_secret"] = str(raw["rpc_secret"])
     return ContainerSettings(**values)
 
 

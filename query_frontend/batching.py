@@ -110,6 +110,8 @@ class ModelQueue:
         self._seq = itertools.count()
         self._replicas: set[ReplicaLike] = set()
         self._idle: deque[ReplicaLike] = deque()
+        self.peak_length = 0
+        """The longest the queue has been (a high-water mark for metrics and tests)."""
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -136,7 +138,10 @@ class ModelQueue:
             self.drop_expired(time.monotonic())
             if len(self._heap) >= self.max_queue_size:
                 return False
-        heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+        heap = self._heap
+        heapq.heappush(heap, (task.entry.deadline, next(self._seq), task))
+        if len(heap) > self.peak_length:
+            self.peak_length = len(heap)
         if self._idle:
             self._dispatch()
         return True
@@ -145,6 +150,7 @@ class ModelQueue:
         """Put back tasks that could not be sent (their replica vanished)."""
         for task in tasks:
             heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+        self.peak_length = max(self.peak_length, len(self._heap))
         self._dispatch()
 
     def replica_idle(self, replica: ReplicaLike) -> None:

@@ -17,18 +17,27 @@ import logging
 from typing import Any, Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from clipper_protocol import redis_schema as rs
+from clipper_protocol import selection_schema as ss
 from clipper_protocol.input_types import InvalidInputType
 from query_frontend.tasks import cancel_and_wait
 from query_frontend.config import AppConfig, ClusterConfig
 
 log = logging.getLogger("clipper.query_frontend.config")
 
+REDIS_RETRY_CAP_S = 1.0
+"""Cap of the exponential backoff between Redis reconnection attempts: once
+Redis is back, the frontend is ready again within about this long."""
+
 _DBS = (rs.RedisDB.STATE, rs.RedisDB.MODELS, rs.RedisDB.CONTAINERS, rs.RedisDB.APPLICATIONS,
         rs.RedisDB.METADATA, rs.RedisDB.APP_MODEL_LINKS)
-_WATCHED = (rs.RedisDB.MODELS, rs.RedisDB.APPLICATIONS, rs.RedisDB.METADATA, rs.RedisDB.APP_MODEL_LINKS)
+# DB 1 too: other frontends' feedback changes the learned selection states.
+_WATCHED = (rs.RedisDB.STATE, rs.RedisDB.MODELS, rs.RedisDB.APPLICATIONS, rs.RedisDB.METADATA,
+            rs.RedisDB.APP_MODEL_LINKS)
 
 
 class ConfigSync:
@@ -59,9 +68,20 @@ class ConfigSync:
             db: aioredis.Redis(
                 host=redis_host, port=redis_port, db=int(db), password=redis_password or None,
                 socket_connect_timeout=2, socket_timeout=5, decode_responses=True,
+                encoding_errors="replace",
             )
             for db in _DBS
         }
+        # Notifications get a client of their own that never reconnects by
+        # itself: redis-py would silently re-subscribe after a Redis restart,
+        # skipping the CONFIG SET (Redis does not persist it) and the snapshot
+        # re-read that must follow every reconnection.
+        self._notifications = aioredis.Redis(
+            host=redis_host, port=redis_port, db=int(rs.RedisDB.APPLICATIONS), password=redis_password or None,
+            socket_connect_timeout=2, decode_responses=True, encoding_errors="replace",
+            retry=Retry(NoBackoff(), 0),
+        )
+        config.selection.attach(self._clients[rs.RedisDB.STATE])
         self._writes: asyncio.Queue[tuple[str, tuple]] = asyncio.Queue(maxsize=10000)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -79,6 +99,7 @@ class ConfigSync:
         self._tasks = []
         for client in self._clients.values():
             await client.aclose()
+        await self._notifications.aclose()
 
     # ------------------------------------------------------------ following
 
@@ -93,7 +114,7 @@ class ConfigSync:
             except (RedisError, OSError) as e:
                 if self.ready.is_set():
                     failures, backoff = 0, 0.1
-                # One line when Redis goes away, then one every ~30 s.
+                # One line when Redis goes away, then one every 15 attempts (~15 s at the cap).
                 if failures % 15 == 0:
                     log.warning("Redis at %s:%d is unreachable (%s); serving from the last snapshot, retrying",
                                 self.redis_host, self.redis_port, e)
@@ -101,7 +122,7 @@ class ConfigSync:
                 self.ready.clear()
                 self.last_error = f"redis unreachable: {e}"
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, REDIS_RETRY_CAP_S)
 
     async def _follow_once(self) -> None:
         base = self.db(rs.RedisDB.APPLICATIONS)
@@ -110,7 +131,7 @@ class ConfigSync:
         except RedisError as e:
             # Managed Redis may refuse CONFIG; periodic snapshots still work.
             log.warning("Could not enable keyspace notifications (%s); relying on snapshots", e)
-        pubsub = base.pubsub()
+        pubsub = self._notifications.pubsub()
         try:
             await pubsub.psubscribe(*(f"__keyspace@{int(db)}__:*" for db in _WATCHED))
             await self.resync()
@@ -126,7 +147,12 @@ class ConfigSync:
                 timeout = max(0.0, next_resync - loop.time())
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
                 if msg is not None:
-                    await self._apply_event(msg["channel"], msg["data"])
+                    try:
+                        await self._apply_event(msg["channel"], msg["data"])
+                    except (KeyError, ValueError, TypeError, UnicodeError) as e:
+                        # A record written by something other than the management
+                        # frontend must not stop us following Redis.
+                        log.warning("Ignoring a malformed record behind %r: %r", msg["channel"], e)
                 if loop.time() >= next_resync:
                     await self.resync()
                     next_resync = loop.time() + self.resync_interval_s
@@ -145,6 +171,8 @@ class ConfigSync:
             name, sep, version = key.rpartition(":")
             if sep:
                 await self._reload_model(name, version)
+        elif db == rs.RedisDB.STATE:
+            await self.config.selection.reload_key(key)
 
     async def resync(self) -> None:
         """Read the whole configuration and replace the in-memory view."""
@@ -159,7 +187,8 @@ class ConfigSync:
         for name in app_names:
             app = await self._read_app(name, apps_db, links_db)
             if app is not None:
-                apps[name] = app
+                apps[name] = app.keep_selector_of(self.config.apps.get(name))
+                await self.config.selection.reload_app(name, app.policy)
         models: dict[tuple[str, str], rs.ModelRecord] = {}
         for key in model_keys:
             raw = await models_db.hgetall(key)
@@ -178,6 +207,7 @@ class ConfigSync:
         cfg = self.config
         for name in set(cfg.apps) - set(apps):
             log.info("Application %s was deleted", name)
+            cfg.selection.forget_app(name)
         for name in set(apps) - set(cfg.apps):
             log.info("Application %s is now served at /%s/predict", name, name)
             self._write_state(apps[name])
@@ -201,7 +231,9 @@ class ConfigSync:
             return None
         links = await links_db.smembers(name)
         try:
-            return AppConfig.from_record(rs.ApplicationRecord.from_hash(name, raw), [str(m) for m in links])
+            return AppConfig.from_record(
+                rs.ApplicationRecord.from_hash(name, raw), [str(m) for m in links], _text_or_none(raw.get(ss.PARAMS_FIELD))
+            )
         except (KeyError, ValueError, InvalidInputType) as e:
             log.warning("Ignoring malformed application %r: %s", name, e)
             return None
@@ -212,8 +244,13 @@ class ConfigSync:
         if app is None:
             if self.config.apps.pop(name, None) is not None:
                 log.info("Application %s was deleted", name)
+                self.config.selection.forget_app(name)
             return
-        self.config.apps[name] = app
+        self.config.apps[name] = app.keep_selector_of(old)
+        if old is None or old.policy != app.policy:
+            if app.selector is not None:
+                log.info("Application %s selects models with %s", name, app.policy)
+            await self.config.selection.reload_app(name, app.policy)
         if old is None:
             log.info("Application %s is now served at /%s/predict", name, name)
             self._write_state(app)
@@ -315,3 +352,9 @@ class ConfigSync:
         elif op == "forget_replica":
             name, version, replica_id = args
             await self.db(rs.RedisDB.CONTAINERS).delete(rs.container_key(name, version, replica_id))
+
+
+def _text_or_none(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, HttpProcessingError, InvalidHeader, LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
-from query_frontend import protocol
+from query_frontend import openapi, protocol
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import Overloaded, RequestError
 from query_frontend.metrics import MetricsRegistry
@@ -30,6 +32,16 @@ def error_response(error: str, cause: str, status: int) -> web.Response:
     return json_response(protocol.render_error(error, cause), status)
 
 
+def too_large(cause: str) -> web.Response:
+    """413, closing the connection: the unread rest of the body is not worth draining."""
+    resp = error_response("Request too large", cause, 413)
+    resp.force_close()
+    return resp
+
+
+Readiness = Callable[[], tuple[bool, dict[str, object]]]
+
+
 class QueryHandlers:
     """The routes of the query REST API, dispatched without aiohttp's router.
 
@@ -45,18 +57,27 @@ class QueryHandlers:
         config: ClusterConfig,
         metrics: MetricsRegistry,
         max_batch_inputs: int,
-        readiness: Callable[[], tuple[bool, str | None]],
+        readiness: Readiness,
+        max_body_bytes: int = 16 * 1024 * 1024,
+        max_input_elements: int = protocol.DEFAULT_MAX_INPUT_ELEMENTS,
     ) -> None:
         self.processor = processor
         self.config = config
         self.metrics = metrics
         self.max_batch_inputs = max_batch_inputs
+        self.max_body_bytes = max_body_bytes
+        self.max_input_elements = max_input_elements
         self.readiness = readiness
+        self.draining = False
+        """Set on shutdown: every response then closes its connection, so
+        clients move to another frontend instead of reusing this one."""
+        self._openapi = openapi.rendered()
         self.fixed_routes: dict[str, dict[str, Handler]] = {
             "/metrics": {"GET": self.metrics_report},
             "/metrics/prometheus": {"GET": self.metrics_prometheus},
             "/ready": {"GET": self.ready},
             "/healthz": {"GET": self.healthz},
+            "/openapi.json": {"GET": self.openapi_document},
         }
         self.app_routes: dict[str, dict[str, AppHandler]] = {
             "predict": {"POST": self.predict},
@@ -66,12 +87,25 @@ class QueryHandlers:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Entry point of every request."""
         try:
-            return await self._dispatch(request)
-        except web.HTTPRequestEntityTooLarge as e:
-            return error_response("Request too large", e.text or "The request body is too large", 413)
+            resp = await self._dispatch(request)
+        except web.HTTPRequestEntityTooLarge:
+            # A chunked body (no Content-Length) that grew past the limit;
+            # aiohttp stopped buffering it there.
+            resp = too_large(f"The request body is larger than {self.max_body_bytes} bytes (setting max_body_bytes)")
+        except HttpProcessingError:
+            # A malformed body framing (bad chunk sizes, truncated body).
+            resp = error_response("Bad request", "The request body is malformed (invalid framing)", 400)
+            resp.force_close()
+        except ConnectionError:
+            # The client went away while sending its body; nobody reads this.
+            resp = error_response("Bad request", "The connection closed before the body arrived", 400)
+            resp.force_close()
         except Exception:
             log.exception("Unexpected error answering %s %s", request.method, request.path)
-            return error_response("Internal error", "An unexpected error occurred!", 500)
+            resp = error_response("Internal error", "An unexpected error occurred!", 500)
+        if self.draining:
+            resp.force_close()
+        return resp
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -88,8 +122,15 @@ class QueryHandlers:
                 if app is None:
                     return error_response(
                         "Application not found",
-                        f"No application named '{parts[1]}' is registered with Clipper",
+                        f"No application named '{_clip(parts[1])}' is registered with Clipper",
                         404,
+                    )
+                # Refused before a byte of the body is read.
+                length = request.content_length
+                if length is not None and length > self.max_body_bytes:
+                    return too_large(
+                        f"The request body ({length} bytes) is larger than {self.max_body_bytes} bytes "
+                        "(setting max_body_bytes)"
                     )
                 return await app_handler(request, app)
         fixed = self.fixed_routes.get(path)
@@ -101,20 +142,22 @@ class QueryHandlers:
                 return _method_not_allowed(request, fixed)
             return await handler(request)
         return error_response(
-            "Not found", f"No route {path}. Queries go to POST /<application>/predict", 404
+            "Not found", f"No route {_clip(path)}. Queries go to POST /<application>/predict", 404
         )
 
     async def predict(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
         try:
-            req = protocol.parse_predict(await request.read(), app.input_type, self.max_batch_inputs)
+            req = protocol.parse_predict(
+                await request.read(), app.input_type, self.max_batch_inputs, self.max_input_elements
+            )
             self.processor.resolve_version(app, req.version)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
         try:
             if req.is_batch:
-                results = await self.processor.predict_batch(app, req.inputs, req.version)
+                results = await self.processor.predict_batch(app, req.inputs, req.version, req.uid)
             else:
-                results = [await self.processor.predict(app, req.inputs[0], req.version)]
+                results = [await self.processor.predict(app, req.inputs[0], req.version, req.uid)]
         except Overloaded as e:
             resp = error_response("Service overloaded", e.cause, 503)
             resp.headers["Retry-After"] = str(e.retry_after_s)
@@ -122,12 +165,19 @@ class QueryHandlers:
         return json_response(protocol.render_predict(results, req.is_batch))
 
     async def update(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
-        """Feedback. With the default-output policy it changes nothing, as in the original."""
+        """Feedback: the app's selection policy learns from it (the default policy ignores it).
+
+        Answers the original's ``Feedback received? 1``; ``? 0`` when the
+        learned state could not be saved (Redis unreachable).
+        """
         try:
-            protocol.parse_update(await request.read(), app.input_type)
+            req = protocol.parse_update(await request.read(), app.input_type)
+            if app.selection_error is not None:
+                raise RequestError(app.selection_error, "Query processing error")
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
-        return web.Response(text="Feedback received? 1", content_type=JSON)
+        saved = await self.processor.update(app, req.uid, req.input, req.label)
+        return web.Response(text=f"Feedback received? {int(saved)}", content_type=JSON)
 
     async def metrics_report(self, request: web.BaseRequest) -> web.Response:
         accept = request.headers.get("Accept", "")
@@ -142,18 +192,83 @@ class QueryHandlers:
         )
 
     async def ready(self, request: web.BaseRequest) -> web.Response:
-        ok, reason = self.readiness()
-        body = {"ready": ok} if ok else {"ready": False, "reason": reason}
+        """200 once the configuration is loaded (degraded apps listed), 503 before or when shutting down."""
+        ok, body = self.readiness()
         return json_response(orjson.dumps(body), 200 if ok else 503)
+
+    async def openapi_document(self, request: web.BaseRequest) -> web.Response:
+        return json_response(self._openapi)
 
     async def healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
 
 
+def _clip(text: str, limit: int = 100) -> str:
+    """Bound what an error message repeats of the request line."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _method_not_allowed(request: web.BaseRequest, methods: Mapping[str, object]) -> web.Response:
     allowed = ", ".join(sorted(methods))
     resp = error_response(
-        "Method not allowed", f"{request.method} is not allowed on {request.path}; use {allowed}", 405
+        "Method not allowed",
+        f"{_clip(request.method, 20)} is not allowed on {_clip(request.path)}; use {allowed}",
+        405,
     )
     resp.headers["Allow"] = allowed
     return resp
+
+
+def _http_error(status: int, exc: BaseException | None) -> tuple[str, str, int]:
+    """Error name, message and status for a request aiohttp could not parse.
+
+    aiohttp's own messages quote the offending bytes; these do not.
+    """
+    if isinstance(exc, LineTooLong):
+        return "Header too large", "A request line or header line is longer than the limit (max_header_bytes)", 431
+    if isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message:
+        return "Header too large", "The request has more header lines than the limit (max_headers)", 431
+    if isinstance(exc, BadStatusLine):
+        return "Bad request", "The request line is not a valid HTTP/1.x request line", 400
+    if isinstance(exc, InvalidHeader):
+        return "Bad request", "A request header is malformed", 400
+    if isinstance(exc, HttpProcessingError):
+        return "Bad request", "The request is not valid HTTP/1.x", 400
+    if status >= 500:
+        return "Internal error", "An unexpected error occurred!", status
+    return "Bad request", "The request could not be processed", status
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering malformed HTTP with our JSON errors.
+
+    aiohttp answers requests it cannot parse itself (before any handler
+    runs) with a text body that quotes the bad bytes, and logs each with a
+    traceback; malformed traffic is the client's problem, so it is logged at
+    debug level and answered like every other error.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            # Part of a response is out: the connection can only be dropped.
+            raise ConnectionError("Response is sent already, cannot send another response with the error message")
+        error, cause, status = _http_error(status, exc)
+        log.debug("Refused a malformed request (%d %s): %r", status, error, exc)
+        resp = error_response(error, cause, status)
+        resp.force_close()
+        return resp
+
+
+class QueryServer(web.Server):
+    """aiohttp's low-level server with :class:`JsonErrorRequestHandler` connections."""
+
+    def __call__(self) -> RequestHandler:
+        # web.Server.__call__ builds a RequestHandler from these same two
+        # attributes; only the class differs.
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 _TICK_S = 5.0
@@ -160,10 +161,18 @@ class ModelMetrics:
     batch_size: Histogram
 
 
+GaugeFamily = tuple[str, str, Iterable[tuple[dict[str, str], float]]]
+"""A Prometheus gauge: name, help text, and (labels, value) samples."""
+
+
 class MetricsRegistry:
     """All query-frontend metrics. Updated from the event loop thread only."""
 
     def __init__(self) -> None:
+        # Read at scrape time from the parts that own them (queue lengths,
+        # pending predictions, open connections, tasks): nothing on the
+        # query path updates a gauge.
+        self.runtime_gauges: Callable[[], list[GaugeFamily]] | None = None
         self.apps: dict[str, AppMetrics] = {}
         self.models: dict[tuple[str, str], ModelMetrics] = {}
         self.rpc_queueing_delay = Histogram("microseconds", reservoir_size=2056)
@@ -288,6 +297,14 @@ class MetricsRegistry:
         lines.append("# HELP clipper_queries_shed_total Queries refused because a model queue was full.")
         lines.append("# TYPE clipper_queries_shed_total counter")
         lines.append(f"clipper_queries_shed_total {self.shed.count}")
+        if self.runtime_gauges is not None:
+            for name, help_text, samples in self.runtime_gauges():
+                lines.append(f"# HELP {name} {help_text}")
+                lines.append(f"# TYPE {name} gauge")
+                for labels, sample in samples:
+                    label_text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+                    shown = _prom_number(float(sample))
+                    lines.append(f"{name}{{{label_text}}} {shown}" if label_text else f"{name} {shown}")
         return "\n".join(lines) + "\n"
 
 

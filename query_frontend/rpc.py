@@ -51,6 +51,8 @@ _REQUEST_METADATA = wire.encode_frontend_heartbeat(wire.HeartbeatType.REQUEST_CO
 STUCK_BATCH_MIN_S = 1.0
 """A batch unanswered for max(this, 5 x its SLO) marks its replica as hung."""
 STUCK_BATCH_SLO_FACTOR = 5.0
+_DRAIN_PER_WAKEUP = 256
+"""Messages handled per call of the input reader before yielding to the loop."""
 _MAX_REMEMBERED = 10000
 """Bound on remembered identities (retired, rejected) and logged rejections."""
 
@@ -137,9 +139,18 @@ class RpcServer:
         self._msg_ids = itertools.count()
         self._ctx = zmq.asyncio.Context()
         self._sock: zmq.asyncio.Socket | None = None
-        # Sends go through a synchronous shadow of the same socket: they never
-        # block (NOBLOCK) and an unroutable identity must raise at once.
+        # Sends and receives go through a synchronous shadow of the same
+        # socket: sends never block (NOBLOCK) and an unroutable identity must
+        # raise at once. ZeroMQ's FD is edge-triggered and any operation may
+        # consume the edge announcing input, so input is read by an FD reader
+        # that drains until EAGAIN, and re-checked after every send.
         self._sender: zmq.Socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read_scheduled = False
+        self._fd = -1
+        # Identities whose connection is known closed: their leftover queued
+        # messages must not register them again.
+        self._gone: dict[bytes, None] = {}
         self._monitor: zmq.asyncio.Socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -158,9 +169,14 @@ class RpcServer:
             self.port = int(endpoint.rsplit(":", 1)[1])
         self._sock = sock
         self._sender = zmq.Socket.shadow(sock.underlying)
+        self._loop = asyncio.get_running_loop()
+        fd = self._sender.getsockopt(zmq.FD)
+        assert isinstance(fd, int)
+        self._fd = fd
+        self._loop.add_reader(fd, self._drain_input)
         log.info("RPC service listening on tcp://%s:%d", self.host, self.port)
+        self._schedule_read()
         self._tasks = [
-            asyncio.create_task(self._receive_loop(), name="rpc-receive"),
             asyncio.create_task(self._monitor_loop(), name="rpc-monitor"),
             asyncio.create_task(self._liveness_loop(), name="rpc-liveness"),
         ]
@@ -168,6 +184,9 @@ class RpcServer:
     async def close(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        if self._loop is not None and self._sender is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop = None
         for replica in list(self.replicas.values()):
             self._remove(replica, "the query frontend is shutting down")
         if self._sock is not None:
@@ -188,6 +207,8 @@ class RpcServer:
             if e.errno in (zmq.EHOSTUNREACH, zmq.EAGAIN):
                 return False
             raise
+        finally:
+            self._schedule_read()
 
     def send_batch(self, replica: Replica, tasks: list[Task]) -> bool:
         """Send ``tasks`` to ``replica``; False if it is unreachable (and now removed)."""
@@ -197,24 +218,42 @@ class RpcServer:
         replica.inflight = InFlightBatch(msg_id, tasks, now)
         if not self._send(replica.identity, frames):
             replica.inflight = None
-            self._remove(replica, "its connection is gone")
+            self._remove(replica, "its connection is gone", gone=True)
             return False
         return True
 
     # ------------------------------------------------------------ receiving
 
-    async def _receive_loop(self) -> None:
-        assert self._sock is not None
-        sock = self._sock
-        while True:
-            frames = await sock.recv_multipart()
+    def _schedule_read(self) -> None:
+        """Drain input soon if any is waiting (an operation may have eaten the FD's edge)."""
+        if self._read_scheduled or self._loop is None or self._sender is None:
+            return
+        events = self._sender.getsockopt(zmq.EVENTS)
+        if isinstance(events, int) and events & zmq.POLLIN:
+            self._read_scheduled = True
+            self._loop.call_soon(self._drain_input)
+
+    def _drain_input(self) -> None:
+        """Handle the messages waiting, a bounded number per loop turn."""
+        self._read_scheduled = False
+        sync = self._sender
+        if sync is None or self._loop is None:
+            return
+        for _ in range(_DRAIN_PER_WAKEUP):
+            try:
+                frames = sync.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
             try:
                 self._handle(frames)
             except Exception:
                 log.exception("Failed to handle an RPC message; dropping it")
+        self._schedule_read()  # more waiting: let other work run first
 
     def _handle(self, frames: list[bytes]) -> None:
         identity = frames[0]
+        if identity in self._gone:
+            return  # queued before its connection closed
         try:
             msg = wire.decode_container_message(frames[1:])
         except wire.RpcProtocolError as e:
@@ -338,7 +377,7 @@ class RpcServer:
         """Drop replicas whose connection is gone (mandatory routing fails)."""
         for replica in list(self.replicas.values()):
             if not self._send(replica.identity, _KEEP_ALIVE):
-                self._remove(replica, "its connection closed")
+                self._remove(replica, "its connection closed", gone=True)
 
     async def _liveness_loop(self) -> None:
         # A tenth of the timeout: a frozen replica is declared dead at most
@@ -347,17 +386,24 @@ class RpcServer:
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            # Unread messages may be a "silent" replica's: after a stall of
+            # this process, read them before declaring anyone dead (bounded,
+            # so a frozen replica still goes under sustained overload).
+            assert self._sender is not None
+            events = self._sender.getsockopt(zmq.EVENTS)
+            backlog = isinstance(events, int) and bool(events & zmq.POLLIN)
+            self._schedule_read()
             queues = set()
             for replica in list(self.replicas.values()):
                 silent = now - replica.last_seen
-                if silent > self.activity_timeout_s:
+                if silent > self.activity_timeout_s and not (backlog and silent < 2 * self.activity_timeout_s):
                     self._remove(replica, f"it was silent for {silent:.1f} s")
                     continue
                 if silent > self.probe_interval_s:
                     # Any container answers this with its metadata: a ping
                     # that original containers understand too.
                     if not self._send(replica.identity, _REQUEST_METADATA):
-                        self._remove(replica, "its connection closed")
+                        self._remove(replica, "its connection closed", gone=True)
                         continue
                 self._check_stuck(replica, now)
                 if replica.queue is not None:
@@ -383,7 +429,9 @@ class RpcServer:
         for task in batch.tasks:
             self._fail(task, error)
 
-    def _remove(self, replica: Replica, reason: str) -> None:
+    def _remove(self, replica: Replica, reason: str, gone: bool = False) -> None:
+        if gone:
+            _remember(self._gone, replica.identity)
         if self.replicas.get(replica.identity) is not replica:
             return
         del self.replicas[replica.identity]

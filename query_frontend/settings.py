@@ -20,7 +20,7 @@ class QueryFrontendSettings:
     """Redis host holding the cluster configuration."""
     redis_port: int = c.REDIS_PORT
     """Redis port."""
-    redis_password: str = ""
+    redis_password: str = field(default="", repr=False)
     """Redis password (AUTH); empty for a Redis without one."""
     rpc_service_port: int = c.RPC_SERVICE_PORT
     """Port of the ZeroMQ ROUTER model containers connect to."""
@@ -57,6 +57,18 @@ class QueryFrontendSettings:
     """Largest request body accepted (413 beyond)."""
     max_batch_inputs: int = 10000
     """Most inputs in one ``input_batch``."""
+    max_input_elements: int = 1_000_000
+    """Most elements in one array input (400 beyond); with ``max_body_bytes``
+    it bounds the memory a single query can make the frontend and a model use."""
+    max_headers: int = 100
+    """Most header lines in one request (400 beyond, answered before the body is read)."""
+    max_header_bytes: int = 8190
+    """Longest request line or header line (400 beyond)."""
+    drain_delay_s: float = 0.0
+    """On SIGTERM, how long to keep serving after ``/ready`` turns 503 so load
+    balancers stop routing here (new connections are refused after it; set it
+    to the readiness probe period behind Kubernetes). Requests in flight are
+    then given up to their SLO to finish."""
     resync_interval_s: float = 10.0
     """Full re-read of the Redis configuration, as a safety net for notifications."""
     default_slo_micros: int = c.DEFAULT_SLO_MICROS
@@ -69,6 +81,12 @@ class QueryFrontendSettings:
     def __post_init__(self) -> None:
         if self.shed_with not in ("default", "503"):
             raise ValueError(f"shed_with must be 'default' or '503', not {self.shed_with!r}")
+        for name in ("max_queue_size", "max_body_bytes", "max_batch_inputs", "max_input_elements", "max_headers",
+                     "max_header_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.drain_delay_s < 0:
+            raise ValueError(f"drain_delay_s must not be negative, not {self.drain_delay_s}")
 
     @property
     def default_slo_s(self) -> float:

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from clipper_admin import _http
 from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import (
     CLIPPER_DOCKER_LABEL,
@@ -90,6 +91,20 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
     extra_container_kwargs : dict, optional
         Extra keyword arguments for every ``containers.run`` call; a
         ``labels`` entry is merged into the labels of every container.
+    admin_token : str, optional
+        Token the management frontend requires on every admin call (set in
+        its container's environment); :class:`ClipperConnection` sends it.
+        None: no token, unless ``CLIPPER_ADMIN_TOKEN`` is set in this
+        process's environment. ``connect()`` learns the token of a running
+        cluster from its management frontend container.
+    management_bind_address : str, optional
+        Host address the management frontend's port is published on:
+        "127.0.0.1" (default), since deploying a model runs its code; pass
+        "0.0.0.0" (ideally with an ``admin_token``) to reach it from elsewhere.
+    publish_redis : bool, optional
+        Publish the managed Redis's port (``redis_port``) on the host's
+        loopback. False (default): Redis is reachable only on the Docker
+        network, where the frontends use it.
     """
 
     #: Seconds to wait for a container to run (and be healthy); the original waited 300.
@@ -111,6 +126,9 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         prometheus_port: int = 9090,
         docker_network: str = "clipper_network",
         extra_container_kwargs: dict[str, Any] | None = None,
+        admin_token: str | None = None,
+        management_bind_address: str = "127.0.0.1",
+        publish_redis: bool = False,
     ) -> None:
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name  # prefixes logs and image tags
@@ -124,6 +142,9 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         self.prometheus_port = prometheus_port
         self.centralize_log = use_centralized_log
         self.fluentd_port = fluentd_port
+        self.admin_token = admin_token or _http.token_from_env()
+        self.management_bind_address = management_bind_address
+        self.publish_redis = publish_redis
         if docker_network == "host":
             raise ClipperException(
                 'DockerContainerManager does not support running Clipper on the "host" docker network. '
@@ -230,19 +251,27 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
             redis_ip, redis_port = str(self.redis_ip), self.redis_port
             self.logger.info("Using external Redis at %s:%d", redis_ip, redis_port)
         else:
-            self.redis_port = find_unbound_port(self.redis_port, "Redis", self.logger)
+            # Not published unless asked: the frontends reach Redis over the
+            # cluster's network, and a published Redis has no password.
+            redis_ports: dict[str, Any] = {}
+            if self.publish_redis:
+                self.redis_port = find_unbound_port(self.redis_port, "Redis", self.logger)
+                redis_ports = {f"{CLIPPER_INTERNAL_REDIS_PORT}/tcp": ("127.0.0.1", self.redis_port)}
             redis = self._run(client, started, "Redis", images.image(images.REDIS), f"redis-{random_suffix()}",
-                              ports={f"{CLIPPER_INTERNAL_REDIS_PORT}/tcp": self.redis_port},
-                              labels={CLIPPER_DOCKER_PORT_LABELS["redis"]: str(self.redis_port)})  # fmt: skip
+                              ports=redis_ports,
+                              labels={CLIPPER_DOCKER_PORT_LABELS["redis"]:
+                                      str(self.redis_port) if self.publish_redis else ""})  # fmt: skip
             # QUIRK fixed: the original always passed 6379; inside the network
             # a managed Redis is at its internal port, an external one at redis_port.
             redis_ip, redis_port = redis.name, CLIPPER_INTERNAL_REDIS_PORT
         redis_args = [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}"]
 
         self.clipper_management_port = find_unbound_port(self.clipper_management_port, "management frontend", self.logger)
+        mgmt_env = {_http.ADMIN_TOKEN_ENV: self.admin_token} if self.admin_token else {}
         self._run(client, started, "management frontend", mgmt_image, f"mgmt_frontend-{random_suffix()}",
-                  command=redis_args,
-                  ports={f"{CLIPPER_INTERNAL_MANAGEMENT_PORT}/tcp": self.clipper_management_port},
+                  command=redis_args, environment=mgmt_env,
+                  ports={f"{CLIPPER_INTERNAL_MANAGEMENT_PORT}/tcp":
+                         (self.management_bind_address, self.clipper_management_port)},
                   labels={CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: "",
                           CLIPPER_DOCKER_PORT_LABELS["management"]: str(self.clipper_management_port)})  # fmt: skip
 
@@ -388,8 +417,10 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
         self.prometheus_config_path = labels[CLIPPER_METRIC_CONFIG_LABEL]
         self.query_frontends = frontends
         self.num_frontend_replicas = len(frontends)
-        if CLIPPER_DOCKER_PORT_LABELS["redis"] in labels:
+        if labels.get(CLIPPER_DOCKER_PORT_LABELS["redis"]):  # "" when Redis is not published
             self.redis_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["redis"]])
+        if self.admin_token is None:
+            self.admin_token = _management_token(running)
         if CLIPPER_DOCKER_PORT_LABELS["fluentd"] in labels:
             self.logger.info("Centralized logging is enabled: the cluster runs Fluentd")
             self.centralize_log = True
@@ -465,3 +496,19 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                 path.write_bytes(c.logs(stdout=True, stderr=True))
                 paths.append(str(path))
         return paths
+
+
+def _management_token(containers: list[Any]) -> str | None:
+    """The admin token in the management frontend container's environment, if any.
+
+    Whoever can inspect the cluster's containers can read it anyway; this
+    spares a user who ``connect()``s from another process passing it again.
+    """
+    prefix = f"{_http.ADMIN_TOKEN_ENV}="
+    for c in containers:
+        if CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL not in c.labels:
+            continue
+        for entry in (c.attrs.get("Config") or {}).get("Env") or []:
+            if entry.startswith(prefix) and len(entry) > len(prefix):
+                return str(entry[len(prefix):])
+    return None

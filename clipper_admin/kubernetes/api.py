@@ -8,6 +8,7 @@ service account.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -68,6 +69,7 @@ class KubeApi:
             "ServiceAccount": lambda: self.core.create_namespaced_service_account(ns, obj, _headers=_JSON),
             "Service": lambda: self.core.create_namespaced_service(ns, obj, _headers=_JSON),
             "ConfigMap": lambda: self.core.create_namespaced_config_map(ns, obj, _headers=_JSON),
+            "Secret": lambda: self.core.create_namespaced_secret(ns, obj, _headers=_JSON),
             "PersistentVolumeClaim": lambda: self.core.create_namespaced_persistent_volume_claim(ns, obj, _headers=_JSON),
             "Deployment": lambda: self.apps.create_namespaced_deployment(ns, obj, _headers=_JSON),
             "ClusterRole": lambda: self.rbac.create_cluster_role(obj, _headers=_JSON),
@@ -98,6 +100,20 @@ class KubeApi:
 
     def read_service(self, name: str) -> Any:
         return self.core.read_namespaced_service(name, self.namespace)
+
+    def read_secret_value(self, name: str, key: str) -> str | None:
+        """``key`` of Secret ``name``, decoded; None if the Secret or key is absent."""
+        try:
+            secret = self.core.read_namespaced_secret(name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        if secret.data and key in secret.data:
+            return base64.b64decode(secret.data[key]).decode("utf-8")
+        if secret.string_data and key in secret.string_data:
+            return str(secret.string_data[key])
+        return None
 
     def node_addresses(self, use_internal_ip: bool) -> list[str]:
         """External addresses of the nodes; internal ones only if asked and no external exists."""
@@ -169,6 +185,7 @@ class KubeApi:
                 ns, label_selector=selector)),
             ("pods", lambda: self.core.delete_collection_namespaced_pod(ns, label_selector=selector)),
             ("config maps", lambda: self.core.delete_collection_namespaced_config_map(ns, label_selector=selector)),
+            ("secrets", lambda: self.core.delete_collection_namespaced_secret(ns, label_selector=selector)),
             ("service accounts", lambda: self.core.delete_collection_namespaced_service_account(
                 ns, label_selector=selector)),
             ("cluster role bindings", lambda: self.rbac.delete_collection_cluster_role_binding(

@@ -34,7 +34,9 @@ logger = logging.getLogger("clipper.kubernetes")
 #: The services whose type can be chosen, and the types Kubernetes knows.
 SERVICE_TYPE_KEYS = frozenset({"redis", "management", "query", "query-rpc", "metric"})
 SERVICE_TYPE_VALUES = frozenset({"ClusterIP", "NodePort", "LoadBalancer", "ExternalName"})
-DEFAULT_SERVICE_TYPES = {key: "NodePort" for key in sorted(SERVICE_TYPE_KEYS)}
+# NodePort as the original, except Redis: only the frontends (in-cluster)
+# need it, and a node port would publish it on every node.
+DEFAULT_SERVICE_TYPES = {key: "ClusterIP" if key == "redis" else "NodePort" for key in sorted(SERVICE_TYPE_KEYS)}
 
 
 def validate_service_types(service_types: Any) -> dict[str, str]:
@@ -88,6 +90,8 @@ class KubernetesContainerManager(ContainerManager):
     service_types : dict, optional
         Service type for each of "redis", "management", "query", "query-rpc"
         and "metric": "ClusterIP", "NodePort" (default) or "LoadBalancer".
+        Redis defaults to "ClusterIP" (the original: NodePort), so it is not
+        reachable from outside the Kubernetes cluster unless asked for.
     create_namespace_if_not_exists : bool, optional
         Create ``namespace`` when it does not exist.
     image_pull_secrets : list of str, optional
@@ -101,6 +105,14 @@ class KubernetesContainerManager(ContainerManager):
         How long to wait for a Deployment to become available (600 s, as the original).
     model_resources : dict, optional
         ``resources`` (requests/limits) of each model replica.
+    admin_token : str, optional
+        Token the management frontend requires on every admin call, kept in
+        the cluster's Secret. None: ``start_clipper`` generates a random one
+        (the admin API is never open here) and ``connect`` reads it from the
+        Secret; :class:`ClipperConnection` sends it.
+    redis_password : str, optional
+        Password of Redis, kept in the same Secret. None: a random one for
+        the Redis deployed here, none for an external ``redis_ip``.
     """
 
     def __init__(
@@ -117,6 +129,8 @@ class KubernetesContainerManager(ContainerManager):
         kube_configuration: Any = None,
         deployment_timeout_s: float = 600.0,
         model_resources: dict[str, Any] | None = None,
+        admin_token: str | None = None,
+        redis_password: str | None = None,
     ) -> None:
         self.cluster_name = cluster_name
         self.k8s_namespace = namespace
@@ -134,6 +148,8 @@ class KubernetesContainerManager(ContainerManager):
         self.image_pull_secrets = list(image_pull_secrets or [])
         self.deployment_timeout_s = deployment_timeout_s
         self.model_resources = model_resources
+        self.admin_token = admin_token or None
+        self._redis_password = redis_password
         self.num_frontend_replicas = 1
         self.external_node_hosts: list[str] = []
         self.clipper_management_port: int | None = None
@@ -208,10 +224,15 @@ class KubernetesContainerManager(ContainerManager):
             self.spec, query_frontend_image=query_frontend_image, mgmt_frontend_image=mgmt_frontend_image,
             redis_ip=self.redis_ip, redis_port=self.redis_port, cache_size=cache_size,
             thread_pool_size=qf_http_thread_pool_size, timeout_request=qf_http_timeout_request,
-            timeout_content=qf_http_timeout_content, num_frontend_replicas=num_frontend_replicas)
+            timeout_content=qf_http_timeout_content, num_frontend_replicas=num_frontend_replicas,
+            admin_token=self.admin_token, redis_password=self._redis_password)
         redis_deployment = m.redis_name(self.spec)
         for obj in objects:
-            self.api.create(obj)
+            created = self.api.create(obj)
+            if obj["kind"] == "Secret":
+                # An existing Secret (a cluster started before) is kept: its
+                # token is the one the frontend will get, so learn it.
+                self.admin_token = obj["stringData"][m.ADMIN_TOKEN_KEY] if created else None
             if obj["kind"] == "Deployment" and obj["metadata"]["name"] == redis_deployment:
                 # The frontends need Redis up first, as in the original.
                 if not self.api.wait_available(redis_deployment, 1, self.deployment_timeout_s):
@@ -244,6 +265,8 @@ class KubernetesContainerManager(ContainerManager):
             self.clipper_metric_port = self._service_port(m.metrics_name(spec), "metric", m.PROMETHEUS_PORT)
             self.num_frontend_replicas = self.api.count_deployments(
                 f"{CLIPPER_NAME_LABEL}=query-frontend,{self._cluster_selector()}")
+            if self.admin_token is None:
+                self.admin_token = self.api.read_secret_value(m.secret_name(spec), m.ADMIN_TOKEN_KEY) or None
         except ApiException as e:
             raise ClipperException(f"Could not connect to Clipper Kubernetes cluster. Reason: {e.reason}") from e
         self.logger.info("Connected to Kubernetes cluster at namespace %s", self.k8s_namespace)

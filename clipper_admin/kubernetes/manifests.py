@@ -7,11 +7,17 @@ except where the original was wrong: Deployments carry their labels under
 per-frontend model Deployment selects on the frontend index too, so the
 Deployments of one model version never fight over each other's pods.
 
+Secrets: the cluster's admin token and Redis password live in one Secret
+(``clipper-secrets-at-<cluster>``); Redis starts with ``--requirepass``, the
+management frontend requires the token, and every frontend gets the
+password, all through ``secretKeyRef`` so no secret is in a pod spec.
+
 Nothing here talks to the API; ``KubernetesContainerManager`` sends these.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 import yaml
@@ -41,6 +47,10 @@ QUERY_FRONTEND_ALIAS = "query-frontend"
 DEFAULT_CLUSTER_NAME = "default-cluster"
 
 DEFAULT_MODEL_RESOURCES: Json = ps.resources("250m", "256Mi", "2", "2Gi")
+
+#: Keys of the cluster Secret.
+ADMIN_TOKEN_KEY = "admin-token"
+REDIS_PASSWORD_KEY = "redis-password"
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,11 @@ def query_name(c: ClusterSpec) -> str:
 def query_replica_name(c: ClusterSpec, index: int) -> str:
     """Deployment and RPC Service of query frontend ``index``."""
     return f"query-frontend-{index}-at-{c.cluster_name}"
+
+
+def secret_name(c: ClusterSpec) -> str:
+    """The Secret holding the admin token and the Redis password."""
+    return f"clipper-secrets-at-{c.cluster_name}"
 
 
 def metrics_name(c: ClusterSpec) -> str:
@@ -152,7 +167,27 @@ def _pod(c: ClusterSpec, uid: int, containers: list[Json], volumes: list[Json],
     return pod
 
 
+def _secret_env(c: ClusterSpec, name: str, key: str) -> Json:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(c), "key": key}}}
+
+
+def new_secret_value() -> str:
+    """A fresh random token or password (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
 # --- cluster objects -------------------------------------------------------
+
+
+def cluster_secret(c: ClusterSpec, admin_token: str, redis_password: str) -> Json:
+    """The Secret with the admin token and the Redis password ("" means none)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(c, secret_name(c), _labels(c, "secrets")),
+        "type": "Opaque",
+        "stringData": {ADMIN_TOKEN_KEY: admin_token, REDIS_PASSWORD_KEY: redis_password},
+    }
 
 
 def namespace(name: str) -> Json:
@@ -190,14 +225,21 @@ def prometheus_rbac(c: ClusterSpec) -> list[Json]:
 
 
 def redis(c: ClusterSpec, redis_port: int, image: str = REDIS_IMAGE) -> list[Json]:
-    """Redis Deployment and Service (used only when no ``redis_ip`` is given)."""
+    """Redis Deployment and Service (used only when no ``redis_ip`` is given).
+
+    Redis requires the Secret's password (``$(REDIS_PASSWORD)`` is expanded
+    by the kubelet); ``REDISCLI_AUTH`` lets the readiness probe's
+    ``redis-cli`` authenticate.
+    """
     labels = _labels(c, "redis")
     volume, tmp_mount = ps.tmp_volume()
     container = {
         "name": "redis",
         "image": image,
         "args": ["redis-server", "--port", str(CLIPPER_INTERNAL_REDIS_PORT), "--dir", "/data",
-                 "--appendonly", "yes"],
+                 "--appendonly", "yes", "--requirepass", "$(REDIS_PASSWORD)"],
+        "env": [_secret_env(c, "REDIS_PASSWORD", REDIS_PASSWORD_KEY),
+                _secret_env(c, "REDISCLI_AUTH", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "redis", "containerPort": CLIPPER_INTERNAL_REDIS_PORT}],
         "volumeMounts": [{"name": "data", "mountPath": "/data"}, tmp_mount],
         "securityContext": ps.container_security_context(),
@@ -224,6 +266,8 @@ def mgmt_frontend(c: ClusterSpec, image: str, redis_ip: str, redis_port: int) ->
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "args": [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}", "--host=0.0.0.0", f"--port={port}"],
+        "env": [_secret_env(c, "CLIPPER_ADMIN_TOKEN", ADMIN_TOKEN_KEY),
+                _secret_env(c, "CLIPPER_MGMT_REDIS_PASSWORD", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "http", "containerPort": port}],
         "volumeMounts": [tmp_mount],
         "securityContext": ps.container_security_context(),
@@ -262,6 +306,7 @@ def query_frontend(c: ClusterSpec, index: int, image: str, redis_ip: str, redis_
             f"--thread_pool_size={thread_pool_size}", f"--timeout_request={timeout_request}",
             f"--timeout_content={timeout_content}", "--host=0.0.0.0", f"--query_port={query_port}",
         ],
+        "env": [_secret_env(c, "CLIPPER_QF_REDIS_PASSWORD", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "rpc", "containerPort": CLIPPER_INTERNAL_RPC_PORT},
                   {"name": "http", "containerPort": query_port}],
         "volumeMounts": [tmp_mount],
@@ -398,9 +443,19 @@ def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, i
 
 def cluster_objects(c: ClusterSpec, *, query_frontend_image: str, mgmt_frontend_image: str, redis_ip: str | None,
                     redis_port: int, cache_size: int, thread_pool_size: int, timeout_request: int,
-                    timeout_content: int, num_frontend_replicas: int) -> list[Json]:
-    """Every object ``start_clipper`` creates, in creation order (namespace excluded)."""
-    objects = prometheus_rbac(c)
+                    timeout_content: int, num_frontend_replicas: int, admin_token: str | None = None,
+                    redis_password: str | None = None) -> list[Json]:
+    """Every object ``start_clipper`` creates, in creation order (namespace excluded).
+
+    The Secret comes first. ``admin_token`` None: a fresh random one (the
+    admin API is never open on Kubernetes). ``redis_password`` None: a fresh
+    random one for the Redis deployed here, none for an external Redis.
+    """
+    token = new_secret_value() if admin_token is None else admin_token
+    if redis_password is None:
+        redis_password = new_secret_value() if redis_ip is None else ""
+    objects = [cluster_secret(c, token, redis_password)]
+    objects += prometheus_rbac(c)
     if redis_ip is None:
         objects += redis(c, redis_port)
         redis_ip = redis_name(c)

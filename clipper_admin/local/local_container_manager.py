@@ -81,6 +81,15 @@ class LocalContainerManager(ContainerManager):
         Where the cluster keeps its state, logs, Redis data and models
         (default ``$CLIPPER_HOME/clusters/<cluster_name>``). Owned by the
         cluster: ``stop_all`` removes it.
+    admin_token : str, optional
+        Token the management frontend started here requires on every admin
+        call (given to it through its environment, never its command line);
+        :class:`ClipperConnection` sends it. None: the frontend inherits
+        ``CLIPPER_ADMIN_TOKEN`` from this process's environment, if set.
+
+    The management frontend always listens on 127.0.0.1 only: deploying a
+    model runs its code, so the admin API must not be reachable from other
+    machines.
     """
 
     startup_timeout_s: float = 60.0
@@ -98,6 +107,7 @@ class LocalContainerManager(ContainerManager):
         prometheus_port: int = 9090,
         host: str = "localhost",
         cluster_dir: str | Path | None = None,
+        admin_token: str | None = None,
     ) -> None:
         if not cluster_name or "/" in cluster_name or cluster_name in (".", ".."):
             raise ClipperException(f"Invalid cluster_name {cluster_name!r}: it names a directory, so no '/'")
@@ -111,6 +121,7 @@ class LocalContainerManager(ContainerManager):
         self.redis_port = redis_port
         self.prometheus_port = prometheus_port
         self.host = host
+        self.admin_token = admin_token or None
         root = Path(cluster_dir).expanduser() if cluster_dir is not None else default_clusters_root() / cluster_name
         self.paths = ClusterPaths(root.absolute())
         self._lock = ClusterLock.for_paths(self.paths)
@@ -217,7 +228,8 @@ class LocalContainerManager(ContainerManager):
         cmd = launch.python_module_command(
             "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port)
         )
-        self._start_process(state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port])
+        mgmt_env = {"CLIPPER_ADMIN_TOKEN": self.admin_token} if self.admin_token else None
+        self._start_process(state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port], mgmt_env)
         self.logger.info("Starting query frontend on port %d (RPC port %d)", state.query_port, state.rpc_port)
         cmd = launch.python_module_command(
             "query_frontend",
@@ -232,9 +244,10 @@ class LocalContainerManager(ContainerManager):
         self._start_process(state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, state.rpc_port])
         self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
 
-    def _start_process(self, state: ClusterState, name: str, role: str, cmd: list[str], ports: list[int]) -> None:
+    def _start_process(self, state: ClusterState, name: str, role: str, cmd: list[str], ports: list[int],
+                       env: dict[str, str] | None = None) -> None:  # fmt: skip
         log = self.paths.log_file(name)
-        handle = spawn(cmd, log, env=launch.child_env(), cwd=self.paths.root)
+        handle = spawn(cmd, log, env=launch.child_env(env), cwd=self.paths.root)
         record = ProcessRecord(name, role, handle.pid, handle.start_ticks, cmd, str(log.relative_to(self.paths.root)), time.time())
         state.processes[name] = record
         save_state(self.paths, state)  # record the pid at once: stop_all must find it

@@ -8,6 +8,7 @@ against pid reuse: a pid whose start time differs is someone else's process.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -24,6 +25,16 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 _EXIT_CODES: dict[int, int] = {}
 
 _PROC = Path("/proc")
+
+
+@atexit.register
+def _reap_exited_children() -> None:
+    """Reap children that already exited, so their handles close without a warning.
+
+    Children still running are the cluster's, meant to outlive this process.
+    """
+    for proc in list(_CHILDREN.values()):
+        proc.poll()
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,9 @@ def test_kubernetes_container_manager_constructor() -> None:
     assert (cm.cluster_name, cm.cluster_identifier, cm.k8s_namespace) == ("default-cluster", "default-cluster",
                                                                            "default")
     assert cm.kubernetes_proxy_addr == "127.0.0.1:8080" and cm.useInternalIP is True
-    assert cm.service_types == dict.fromkeys(["metric", "management", "query", "query-rpc", "redis"], "NodePort")
+    # NodePort as the original, except Redis: ClusterIP, never published outside the cluster.
+    assert cm.service_types == {**dict.fromkeys(["metric", "management", "query", "query-rpc"], "NodePort"),
+                                "redis": "ClusterIP"}
     assert KubernetesContainerManager("a", namespace="ns-1").cluster_identifier == "ns-1-a"
     good = {"redis": "ClusterIP", "management": "LoadBalancer", "query": "NodePort", "query-rpc": "ClusterIP",
             "metric": "NodePort"}

@@ -33,6 +33,7 @@ RESOURCES: dict[tuple[str, str], tuple[str, str, bool]] = {
     ("", "services"): ("Service", "v1", True),
     ("", "pods"): ("Pod", "v1", True),
     ("", "configmaps"): ("ConfigMap", "v1", True),
+    ("", "secrets"): ("Secret", "v1", True),
     ("", "serviceaccounts"): ("ServiceAccount", "v1", True),
     ("", "replicationcontrollers"): ("ReplicationController", "v1", True),
     ("", "persistentvolumeclaims"): ("PersistentVolumeClaim", "v1", True),

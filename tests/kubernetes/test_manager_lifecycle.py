@@ -212,7 +212,7 @@ def test_second_start_ignores_existing_objects(make_manager: Manager, fake_k8s: 
     cm.start_clipper(*START)  # "already exists" is not an error, as the original
     again = [r for r in fake_k8s.state.requests[first:] if r.method == "POST"]
     # Redis is not created again: the first start set redis_ip, as the original.
-    assert len(again) == 12 and "redis-at-default-cluster" not in {r.body["metadata"]["name"] for r in again}
+    assert len(again) == 13 and "redis-at-default-cluster" not in {r.body["metadata"]["name"] for r in again}
     assert fake_k8s.state.errors == []
 
 
@@ -238,3 +238,29 @@ def test_no_configuration_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ClipperException, match="No Kubernetes configuration found: kubeconfig: .*; in-cluster: "):
         KubernetesContainerManager().connect()
+
+
+def test_admin_token_lives_in_a_secret_that_connect_reads(make_manager: Manager, fake_k8s: FakeApiServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from clipper_admin import ClipperConnection
+
+    monkeypatch.delenv("CLIPPER_ADMIN_TOKEN", raising=False)
+    cm = make_manager(kubernetes_proxy_addr="127.0.0.1:8080")
+    cm.start_clipper(*START)
+    secret = fake_k8s.state.objects("", "secrets", "default")["clipper-secrets-at-default-cluster"]
+    token = secret["stringData"]["admin-token"]
+    assert cm.admin_token == token and len(token) >= 32
+    assert secret["stringData"]["redis-password"]
+    mgmt = deployments(fake_k8s)["mgmt-frontend-at-default-cluster"]["spec"]["template"]["spec"]["containers"][0]
+    assert token not in str(mgmt)  # only a secretKeyRef in the pod spec
+    # Another process attaching to the cluster learns the token from the Secret.
+    other = make_manager(kubernetes_proxy_addr="127.0.0.1:8080")
+    assert other.admin_token is None
+    conn = ClipperConnection(other)
+    conn.connect()
+    assert other.admin_token == token and conn.admin_token == token
+    # An explicit token wins; stop_all deletes the Secret with the rest.
+    assert ClipperConnection(other, admin_token="mine").admin_token == "mine"
+    cm.stop_all()
+    assert names(fake_k8s, "", "secrets") == set()
+    assert fake_k8s.state.errors == []

@@ -12,7 +12,7 @@ import yaml
 from clipper_admin.kubernetes import manifests as m
 from clipper_admin.kubernetes.kubernetes_container_manager import DEFAULT_SERVICE_TYPES
 from tests.kubernetes.fake_apiserver import K8S_VERSION
-from tests.kubernetes.hardening import hardening_problems, pod_template
+from tests.kubernetes.hardening import auth_problems, hardening_problems, pod_template
 from tests.kubernetes.kustomize_render import kubectl, render, render_simple
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
@@ -57,6 +57,17 @@ def test_rendered_manifests_validate_and_are_hardened(target: str) -> None:
         assert obj["metadata"]["labels"][CLUSTER] == "default-cluster", obj["metadata"]["name"]
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_rendered_manifests_require_token_and_redis_password(target: str) -> None:
+    objects = render(K8S / target)
+    assert auth_problems(objects, external_redis=target.endswith("external-redis")) == []
+    # The Secret they name is left to the user (k8s/README.md says how): none is committed.
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    readme = (K8S / "README.md").read_text()
+    assert "kubectl create secret generic clipper-secrets-at-default-cluster" in readme
+    assert "--from-literal=admin-token=" in readme and "--from-literal=redis-password=" in readme
+
+
 def test_every_resource_file_parses_and_validates() -> None:
     files = [p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"]
     assert len(files) >= 10
@@ -92,8 +103,10 @@ def test_base_is_a_cluster_the_manager_can_connect_to() -> None:
                 assert obj["spec"]["selector"] == theirs["spec"]["selector"], key
             if obj["kind"] == "Service":
                 assert [p["port"] for p in obj["spec"]["ports"]] == [p["port"] for p in theirs["spec"]["ports"]]
+    # The Secret is the one object k8s/ leaves to the user (k8s/README.md):
+    # committing a token or password would make it everyone's.
     missing = set(manager_objects) - set(objects)
-    assert missing == set(), missing
+    assert missing == {("Secret", "clipper-secrets-at-default-cluster")}, missing
 
 
 def test_base_probes_images_and_redis_volume() -> None:
@@ -123,7 +136,8 @@ def test_external_redis_overlay_has_no_redis() -> None:
         if pod and obj["metadata"]["labels"][NAME] in ("query-frontend", "mgmt-frontend"):
             container = pod["containers"][0]
             assert "--redis_ip=$(REDIS_IP)" in container["args"]
-            refs = {e["valueFrom"]["configMapKeyRef"]["name"] for e in container["env"]}
+            refs = {e["valueFrom"]["configMapKeyRef"]["name"] for e in container["env"]
+                    if "configMapKeyRef" in e["valueFrom"]}
             assert refs == {"clipper-config-at-default-cluster"}
 
 
@@ -174,7 +188,24 @@ def test_manager_objects_validate_and_are_hardened(config: str) -> None:
                 "labels"].items()
     names = [o["metadata"]["name"] for o in objects if o["kind"] == "Service"]
     assert ("query-frontend" in names) == (c.cluster_name == "default-cluster")
+    assert auth_problems(objects, external_redis=redis_ip is not None) == []
     assert not [o for o in objects if o["metadata"]["labels"][NAME] == "redis"] or redis_ip is None
+
+
+def test_manager_secret_holds_fresh_random_credentials() -> None:
+    secrets = [[o for o in built(spec(), redis_ip) if o["kind"] == "Secret"] for redis_ip in (None, None, "ext")]
+    assert all(len(s) == 1 for s in secrets)
+    (a,), (b,), (external,) = secrets
+    assert a["metadata"]["name"] == m.secret_name(spec()) == "clipper-secrets-at-default-cluster"
+    token, password = a["stringData"][m.ADMIN_TOKEN_KEY], a["stringData"][m.REDIS_PASSWORD_KEY]
+    assert len(token) >= 32 and len(password) >= 32 and token != password
+    assert token != b["stringData"][m.ADMIN_TOKEN_KEY]  # never a fixed default
+    assert external["stringData"][m.REDIS_PASSWORD_KEY] == ""  # an external Redis: none unless given
+    given = m.cluster_objects(spec(), query_frontend_image="q", mgmt_frontend_image="mg", redis_ip=None,
+                              redis_port=6379, cache_size=1, thread_pool_size=1, timeout_request=5,
+                              timeout_content=300, num_frontend_replicas=1, admin_token="tok", redis_password="pw")
+    assert given[0]["stringData"] == {m.ADMIN_TOKEN_KEY: "tok", m.REDIS_PASSWORD_KEY: "pw"}
+    validate(given[0])
 
 
 def test_model_deployments_of_different_frontends_never_share_pods() -> None:

@@ -150,7 +150,8 @@ class MgmtProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLIPPER_MGMT_")}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CLIPPER_MGMT_", "CLIPPER_ADMIN_TOKEN"))}
         env.update(self.env or {})
         if self.args_via_env:
             env.update(CLIPPER_MGMT_REDIS_IP="127.0.0.1", CLIPPER_MGMT_REDIS_PORT=str(self.redis_port),

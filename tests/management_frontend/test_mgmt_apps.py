@@ -110,7 +110,9 @@ async def test_ping_and_ready(admin):
     reply = await admin.get("/admin/ping")
     assert (reply.status, reply.text, reply.content_type) == (200, "PONG", "application/json")
     reply = await admin.get("/ready")
-    assert (reply.status, reply.text) == (200, "ready")
+    assert (reply.status, json.loads(reply.text)) == (200, {"ready": True})
+    reply = await admin.get("/healthz")
+    assert (reply.status, reply.text) == (200, "ok")
 
 
 async def test_app_names_are_not_validated(admin, rdb):

@@ -44,7 +44,10 @@ def test_process_starts_without_redis_and_recovers(redis_instance, mgmt_process_
     mgmt = mgmt_process_factory(redis_instance.port)
     mgmt.start()  # must come up although Redis is down
     assert _get(mgmt.url, "/admin/ping").text == "PONG"
-    assert _get(mgmt.url, "/ready").status_code == 503
+    not_ready = _get(mgmt.url, "/ready")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["ready"] is False
+    assert not_ready.json()["reason"].startswith("redis unreachable")
     r = _post(mgmt.url, "get_all_models", {"verbose": False})
     assert r.status_code == 503
     assert "Check that Redis is running." in r.text
@@ -61,6 +64,7 @@ def test_process_starts_without_redis_and_recovers(redis_instance, mgmt_process_
 def test_settings_from_environment(redis_instance, mgmt_process_factory):
     mgmt = mgmt_process_factory(redis_instance.port, args_via_env=True)
     mgmt.start()
-    assert _get(mgmt.url, "/ready").text == "ready"
+    assert _get(mgmt.url, "/ready").json() == {"ready": True}
     assert mgmt.stop() == 0
     assert f"listening on http://127.0.0.1:{mgmt.port} (Redis at 127.0.0.1:{redis_instance.port})" in mgmt.log()
+    assert "admin API is open (no admin token set)" in mgmt.log()

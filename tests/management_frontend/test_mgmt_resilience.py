@@ -37,7 +37,7 @@ async def test_redis_down_answers_503_fast_then_recovers(admin, redis_instance):
     mutation = await admin.add_app("app2")
     assert mutation.status == 503
     ready = await admin.get("/ready")
-    assert ready.status == 503 and "is unreachable" in ready.text
+    assert ready.status == 503 and '"reason":"redis unreachable: ' in ready.text
     # Liveness does not depend on Redis.
     assert (await admin.get("/admin/ping")).text == "PONG"
 

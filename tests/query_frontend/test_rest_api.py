@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 
+import orjson
 import pytest
 
 from tests.query_frontend.conftest import RunningFrontend, eventually
@@ -109,6 +111,20 @@ async def test_feedback_endpoint(typed_apps: RunningFrontend) -> None:
     async with typed_apps.session.post(url, json={"uid": 0, "input": [1.0]}) as resp:
         assert resp.status == 400
         assert "label" in (await resp.json())["cause"]
+    # The user id is optional (0 when absent) but must be a non-negative integer.
+    async with typed_apps.session.post(url, json={"input": [1.0], "label": 0.0}) as resp:
+        assert resp.status == 200
+    for uid in ("7", -1, 1.5):
+        async with typed_apps.session.post(url, json={"uid": uid, "input": [1.0], "label": 0.0}) as resp:
+            assert resp.status == 400, uid
+            assert "uid" in (await resp.json())["cause"]
+
+
+async def test_predict_accepts_an_optional_uid(typed_apps: RunningFrontend) -> None:
+    status, body = await typed_apps.predict("app-doubles", {"input": [1.0], "uid": 3})
+    assert status == 200 and body["default"] is True
+    status, body = await typed_apps.predict("app-doubles", {"input": [1.0], "uid": "3"})
+    assert status == 400 and "uid" in body["cause"]
 
 
 async def test_metrics_report_and_prometheus_text(qf: RunningFrontend, cluster_state) -> None:
@@ -147,3 +163,76 @@ async def test_metrics_report_and_prometheus_text(qf: RunningFrontend, cluster_s
 async def test_ready_reflects_redis(qf: RunningFrontend) -> None:
     async with qf.session.get(f"{qf.url}/ready") as resp:
         assert resp.status == 200
+
+
+async def test_openapi_document_describes_every_route(qf: RunningFrontend) -> None:
+    async with qf.session.get(f"{qf.url}/openapi.json") as resp:
+        assert resp.status == 200 and resp.content_type == "application/json"
+        doc = await resp.json()
+    assert doc["openapi"].startswith("3.")
+    handlers = qf.frontend.handlers
+    served = set(handlers.fixed_routes) | {f"/{{app}}/{name}" for name in handlers.app_routes}
+    assert set(doc["paths"]) == served
+    for path, methods in handlers.fixed_routes.items():
+        assert set(doc["paths"][path]) == {m.lower() for m in methods}
+    # Every $ref resolves.
+    refs = {v for v in _walk(doc) if isinstance(v, str) and v.startswith("#/components/schemas/")}
+    assert refs and all(r.rsplit("/", 1)[1] in doc["components"]["schemas"] for r in refs)
+    assert set(doc["components"]["schemas"]["Error"]["required"]) == {"error", "cause"}
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+    else:
+        yield node
+
+
+async def test_ready_lists_degraded_apps(qf: RunningFrontend, cluster_state) -> None:
+    cluster_state.add_app("lonely", slo_micros=1_000_000)
+    await qf.wait_app("lonely")
+    async with qf.session.get(f"{qf.url}/ready") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["ready"] is True and "no model is linked" in body["degraded"]["lonely"]
+    qf.frontend.begin_drain()
+    async with qf.session.get(f"{qf.url}/ready") as resp:
+        assert resp.status == 503
+        assert await resp.json() == {"ready": False, "reason": "shutting down"}
+        assert resp.headers.get("Connection", "").lower() == "close"
+
+
+async def test_runtime_gauges_in_prometheus_text(qf: RunningFrontend) -> None:
+    async with qf.session.get(f"{qf.url}/metrics/prometheus") as resp:
+        text = await resp.text()
+    for name in ("clipper_model_queue_max_length", "clipper_pending_predictions", "clipper_prediction_cache_bytes",
+                 "clipper_http_connections", "clipper_asyncio_tasks", "clipper_inflight_batches"):
+        assert f"\n{name} " in text, name
+
+
+async def test_oversized_content_length_is_refused_unread(qf_settings, typed_apps: RunningFrontend) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", qf_settings.query_port)
+    writer.write(b"POST /app-doubles/predict HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: %d\r\n\r\n" % (qf_settings.max_body_bytes + 1))
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    await writer.wait_closed()
+    assert head.startswith(b"HTTP/1.1 413")
+
+
+async def test_malformed_http_gets_a_json_error(qf_settings, qf: RunningFrontend) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", qf_settings.query_port)
+    writer.write(b"G\x00T /ready HTTP/1.1\r\n\r\n")
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b" 400 " in head.split(b"\r\n", 1)[0] and b"application/json" in head
+    doc = orjson.loads(body)
+    assert doc["error"] == "Bad request" and "\x00" not in doc["cause"]

@@ -4,10 +4,17 @@ It uses raw ``struct`` packing, not ``clipper_protocol``, so tests built on it
 pin the wire format byte for byte. Its behaviour is chosen per test: a
 function from the batch (a list of raw input bytes) to a list of outputs, or
 ``None`` to send no answer at all (a hung model).
+
+With ``secret`` it answers a frontend's nonce the way the registration-secret
+extension specifies, computing the proof here from the written spec:
+HMAC-SHA256(secret, "clipper-rpc-register-v1" NUL nonce NUL name NUL version
+NUL input-type code), appended as the new-container message's last frame.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 import threading
 import time
@@ -38,6 +45,7 @@ class FrameContainer:
         behaviour: Behaviour = sum_doubles,
         delay_s: float = 0.0,
         heartbeat_s: float = 0.2,
+        secret: bytes | None = None,
     ) -> None:
         self.port = port
         self.model_name = model_name
@@ -46,6 +54,8 @@ class FrameContainer:
         self.behaviour = behaviour
         self.delay_s = delay_s
         self.heartbeat_s = heartbeat_s
+        self.secret = secret
+        self.announcements = 0
         self.batches: list[list[bytes]] = []
         self.received_frames: list[list[bytes]] = []
         self.registered = threading.Event()
@@ -87,14 +97,20 @@ class FrameContainer:
         if msg_type == 2:  # heartbeat
             (hb_type,) = struct.unpack("<I", frames[3])
             if hb_type == 1:
-                sock.send_multipart([
+                announcement = [
                     b"",
                     struct.pack("<I", 0),
                     self.model_name.encode(),
                     self.model_version.encode(),
                     str(self.input_type_code).encode(),
                     struct.pack("<I", 3),
-                ])
+                ]
+                if self.secret is not None:
+                    nonce = frames[4] if len(frames) > 4 else b""
+                    message = b"\0".join([b"clipper-rpc-register-v1", nonce, *announcement[2:5]])
+                    announcement.append(hmac.new(self.secret, message, hashlib.sha256).digest())
+                sock.send_multipart(announcement)
+                self.announcements += 1
                 self.registered.set()
             return
         assert msg_type == 1
