@@ -61,6 +61,7 @@ return {'ok'}
 
 DELETE_APPLICATION = _PRELUDE + """
 -- KEYS[1] app hash (DB 5), KEYS[2] app's link set (DB 7), KEYS[3] app's selection state (DB 1)
+-- ARGV[6..] patterns of the app's learned selection state (DB 1), one per policy
 redis.call('SELECT', APPS_DB)
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 redis.call('DEL', KEYS[1])
@@ -68,6 +69,9 @@ redis.call('SELECT', LINKS_DB)
 redis.call('DEL', KEYS[2])
 redis.call('SELECT', STATE_DB)
 redis.call('DEL', KEYS[3])
+for i = 6, #ARGV do
+  for _, key in ipairs(redis.call('KEYS', ARGV[i])) do redis.call('DEL', key) end
+end
 return {'ok'}
 """
 

@@ -41,6 +41,7 @@ from clipper_protocol.redis_schema import (
     model_versions_pattern,
     state_key,
 )
+from clipper_protocol import selection_schema as ss
 from management_frontend import scripts
 from management_frontend.errors import StoreError, StoreUnavailableError
 from management_frontend.settings import Settings
@@ -168,7 +169,8 @@ class RedisStateStore:
     @_guard
     async def delete_application(self, name: str) -> ScriptResult:
         """Delete the app, its links and its selection state: ``ok`` or ``missing``."""
-        return await self._run(self._delete_application, [name, name, state_key(name, 0)], [])
+        learned = [ss.state_key_pattern(name, policy) for policy in ss.POLICIES if policy != ss.DEFAULT_POLICY]
+        return await self._run(self._delete_application, [name, name, state_key(name, 0)], learned)
 
     @_guard
     async def get_application(self, name: str) -> ApplicationRecord | None:

@@ -116,3 +116,14 @@ async def test_multi_link_errors_for_selection_apps(admin) -> None:
 async def test_openapi_lists_the_selection_routes(admin) -> None:
     doc = json.loads((await admin.get("/admin/openapi.json")).text)
     assert {"/admin/set_selection_policy", "/admin/get_selection_policy"} <= set(doc["paths"])
+
+
+async def test_delete_app_removes_its_learned_state_and_only_its(admin, rdb) -> None:
+    await _app_with_models(admin, "a")
+    await admin.ok("set_selection_policy", {"app_name": "app", "policy": "Exp3Policy"})
+    rdb(1).hset("app:0:Exp3Policy", "logw:a", 2.0)
+    rdb(1).hset("app:7:EpsilonGreedyPolicy", "pulls:a", 3.0)
+    rdb(1).hset("app-b:0:Exp3Policy", "logw:a", 1.0)  # another app whose name starts alike
+    await admin.ok("delete_app", {"name": "app"})
+    assert rdb(1).exists("app:0:Exp3Policy", "app:7:EpsilonGreedyPolicy", "app:0:0") == 0
+    assert rdb(1).hget("app-b:0:Exp3Policy", "logw:a") == "1.0"
