@@ -199,7 +199,9 @@ def main() -> None:
         "\"non-default req/s\" counts only real predictions. Batch sizes are counted inside the model process "
         "(exactly, per run); the frontend's own `batch_size` histogram is listed below.",
         f"- Clipper: one `LocalContainerManager` cluster, `cache_size` = {meta.get('cache_size_bytes', 0) / 2**20:.0f} MiB, "
-        f"SLO 100 ms for every application, adaptive batching (AIMD) unless noted. Start + deploy of all five models: "
+        f"SLO 100 ms for every application, adaptive batching (AIMD) with delayed batching "
+        f"(`batch_wait_max_ms` = 5, `batch_wait_fraction` = 0.3: an idle replica holds a short batch until "
+        f"queries stop arriving for 0.5 ms, at most 5 ms and at most 30 % of the model's batch latency) unless noted. Start + deploy of all five models: "
         f"{meta.get('clipper_start_and_deploy_s', '?')} s.",
         "",
         "## Targets",

@@ -10,6 +10,7 @@ the next batch takes as many as the batch-size controller allows.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import logging
@@ -27,6 +28,11 @@ EXPIRY_MARGIN_S = 0.002
 """A task with less time than this left is expired, not sent: loopback
 transit and the container's wake-up take about that long, so it would reach
 the model after its deadline, when every query awaiting it has its default."""
+
+
+BURST_GAP_S = 0.0005
+"""Delayed batching ends once no query has arrived for this long: the burst
+of queries released by the last batch's answers is in."""
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +69,10 @@ class BatchSizeController:
         self.latency_fraction = latency_fraction
         self.max_batch_size = max_batch_size
         self.limit = 1.0
+        self.last_size = 0
+        """Size of the last batch answered."""
+        self.latency_ewma_s = 0.0
+        """Smoothed latency of the model's batches (for delayed batching)."""
 
     def batch_size(self) -> int:
         if self.fixed_batch_size > 0:
@@ -70,6 +80,9 @@ class BatchSizeController:
         return max(1, int(self.limit))
 
     def observe(self, size: int, latency_s: float, slo_s: float) -> None:
+        self.last_size = size
+        ewma = self.latency_ewma_s
+        self.latency_ewma_s = latency_s if ewma == 0.0 else ewma + 0.2 * (latency_s - ewma)
         if self.fixed_batch_size > 0:
             return
         target = slo_s * self.latency_fraction
@@ -99,6 +112,8 @@ class ModelQueue:
         controller: BatchSizeController,
         max_queue_size: int,
         fail_entry: FailEntry,
+        batch_wait_max_s: float = 0.0,
+        batch_wait_fraction: float = 0.2,
     ) -> None:
         self.model_name = model_name
         self.model_version = model_version
@@ -110,6 +125,13 @@ class ModelQueue:
         self._seq = itertools.count()
         self._replicas: set[ReplicaLike] = set()
         self._idle: deque[ReplicaLike] = deque()
+        self.batch_wait_max_s = batch_wait_max_s
+        self.batch_wait_fraction = batch_wait_fraction
+        self._wait_handle: asyncio.TimerHandle | None = None
+        self._wait_done = False
+        self._wait_until = 0.0
+        self._wait_started = 0.0
+        self._last_arrival = 0.0
         self.peak_length = 0
         """The longest the queue has been (a high-water mark for metrics and tests)."""
 
@@ -140,6 +162,12 @@ class ModelQueue:
                 return False
         heap = self._heap
         heapq.heappush(heap, (task.entry.deadline, next(self._seq), task))
+        if self._wait_handle is not None and self._last_arrival < self._wait_started:
+            # The first query of the burst the wait is for: from now on the
+            # wait ends once the burst does (checked when the timer fires).
+            self._wait_handle.cancel()
+            self._arm_wait(min(self._wait_until, task.enqueued_at + BURST_GAP_S), task.enqueued_at)
+        self._last_arrival = task.enqueued_at
         if len(heap) > self.peak_length:
             self.peak_length = len(heap)
         if self._idle:
@@ -162,10 +190,14 @@ class ModelQueue:
     def _dispatch(self) -> None:
         now = time.monotonic()
         while self._idle and self._heap:
+            limit = self.controller.batch_size()
+            if self._delay_batch(limit, now):
+                return
             replica = self._idle.popleft()
             if not replica.alive:
                 continue
-            batch = self._take_batch(self.controller.batch_size(), now)
+            batch = self._take_batch(limit, now)
+            self._wait_done = False
             if not batch:
                 self._idle.appendleft(replica)
                 return
@@ -173,6 +205,57 @@ class ModelQueue:
                 # The replica is gone; its batch goes back for another one.
                 for task in batch:
                     heapq.heappush(self._heap, (task.entry.deadline, next(self._seq), task))
+
+    def _delay_batch(self, limit: int, now: float) -> bool:
+        """Delayed batching (Clipper paper, 4.3.2): hold a short batch briefly.
+
+        Under concurrent load with immediate dispatch, closed-loop clients
+        split into cohorts that alternate on the replica, each a fraction of
+        the batch the model could take. Waiting for the burst of arrivals to
+        end (no new query for ``BURST_GAP_S``) merges them. The wait is at
+        most ``batch_wait_max_s`` and ``batch_wait_fraction`` of the model's
+        own batch latency (so a cheap model barely waits); with no arrival at
+        all it lasts the whole bound. It happens only after
+        a batch of several queries (a lone client never waits), and never
+        eats into a task's deadline margin.
+        """
+        if self._wait_handle is not None:
+            if len(self._heap) < limit:
+                return True
+            self._cancel_wait()
+            return False
+        if (self._wait_done or self.batch_wait_max_s <= 0 or len(self._heap) >= limit
+                or self.controller.last_size <= 1):
+            return False
+        wait = min(self.batch_wait_max_s, self.batch_wait_fraction * self.controller.latency_ewma_s)
+        until = min(now + wait, self._heap[0][0] - 2 * EXPIRY_MARGIN_S)
+        if until - now < 1e-4:
+            return False
+        self._wait_started = now
+        self._wait_until = until
+        self._arm_wait(until, now)
+        return True
+
+    def _arm_wait(self, at: float, now: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._wait_handle = loop.call_at(loop.time() + (at - now), self._wait_over)
+
+    def _wait_over(self) -> None:
+        now = time.monotonic()
+        if now < self._wait_until:
+            quiet_at = self._last_arrival + BURST_GAP_S
+            if quiet_at > now:
+                # Queries are still arriving: wait for the burst to end.
+                self._arm_wait(min(self._wait_until, quiet_at), now)
+                return
+        self._wait_handle = None
+        self._wait_done = True
+        self._dispatch()
+
+    def _cancel_wait(self) -> None:
+        if self._wait_handle is not None:
+            self._wait_handle.cancel()
+            self._wait_handle = None
 
     def drop_expired(self, now: float) -> None:
         """Remove the tasks at the front of the queue whose deadline has passed.
@@ -211,6 +294,7 @@ class ModelQueue:
 
     def fail_all(self, error: BaseException) -> None:
         """Fail every waiting task (the model version is being removed)."""
+        self._cancel_wait()
         while self._heap:
             _, _, task = heapq.heappop(self._heap)
             self._fail_entry(task.entry, error)

@@ -4,7 +4,7 @@ Every query answers by its application's SLO: with the model's output if it
 arrived in time (or was cached), else with the application's default output
 and an explanation. Nothing here waits longer than a query's deadline.
 
-Apps with the original's default policy take :meth:`QueryProcessor._evaluate`
+Apps with the original's default policy take :meth:`QueryProcessor._lookup`
 (one model, no selection work). Apps with another policy
 (:mod:`query_frontend.selection`) ask the models their policy selects, each
 through its own cache entry and queue; an ensemble waits until the SLO at
@@ -105,7 +105,9 @@ class QueryProcessor:
             )
             assert self.send_batch is not None
             queue = ModelQueue(model_name, model_version, self.send_batch, controller,
-                               s.max_queue_size, self.fail_entry)
+                               s.max_queue_size, self.fail_entry,
+                               batch_wait_max_s=s.batch_wait_max_ms / 1000,
+                               batch_wait_fraction=s.batch_wait_fraction)
             self.queues[key] = queue
             self.metrics.model(model_name, model_version)
         return queue
@@ -185,8 +187,11 @@ class QueryProcessor:
             result = await self._predict_selected(app, selector, packed, uid, query_id, deadline)
         else:
             try:
-                output = await self._evaluate(app, packed, version, deadline)
-                result = QueryResult(query_id, output.value, False)
+                # Synchronous up to the wait, so a cache hit never builds a coroutine.
+                found = self._lookup(app, packed, version, deadline)
+                if not isinstance(found, ModelOutput):
+                    found = await _wait_until(found.future, deadline)
+                result = QueryResult(query_id, found.value, False)
             except QueryFailed as e:
                 result = QueryResult(query_id, app.default_value, True, e.explanation)
         self.metrics.app(app.name).record((time.monotonic() - start) * 1e6, 1, int(result.default))
@@ -197,7 +202,10 @@ class QueryProcessor:
     ) -> list[QueryResult]:
         return list(await asyncio.gather(*(self.predict(app, x, version, uid) for x in inputs)))
 
-    async def _evaluate(self, app: AppConfig, packed: bytes, version: str | None, deadline: float) -> ModelOutput:
+    def _lookup(
+        self, app: AppConfig, packed: bytes, version: str | None, deadline: float
+    ) -> ModelOutput | PendingPrediction:
+        """The default policy: the app's one model, at ``version`` or its current one."""
         if not app.linked_models:
             raise NoConnectedModels()
         model = app.linked_models[0]
@@ -205,10 +213,7 @@ class QueryProcessor:
             version = self.config.current_versions.get(model)
             if version is None:
                 raise NoConnectedModels()
-        found = self._submit(model, version, packed, app.slo_s, deadline)
-        if isinstance(found, ModelOutput):
-            return found
-        return await _wait_until(found.future, deadline)
+        return self._submit(model, version, packed, app.slo_s, deadline)
 
     def _submit(
         self, model: str, version: str, packed: bytes, slo_s: float, deadline: float

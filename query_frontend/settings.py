@@ -53,6 +53,11 @@ class QueryFrontendSettings:
     """Multiplicative decrease of the batch size after a batch over target."""
     batch_latency_fraction: float = 0.5
     """Target batch latency as a fraction of the tightest SLO."""
+    batch_wait_max_ms: float = 0.0
+    """Delayed batching (Clipper paper 4.3.2): longest an idle replica waits for a
+    short batch to fill; 0 sends at once, as the original's release."""
+    batch_wait_fraction: float = 0.2
+    """Delayed batching: the wait is also at most this fraction of the model's batch latency."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted (413 beyond)."""
     max_batch_inputs: int = 10000
