@@ -23,7 +23,7 @@ from clipper_protocol import selection_schema as ss
 from clipper_protocol.constants import ITEM_PART_CONCATENATOR
 from clipper_protocol.redis_schema import CURRENT_MODEL_VERSION_PREFIX, RedisDB
 from management_frontend import scripts
-from management_frontend.errors import BadRequestError, StoreError
+from management_frontend.errors import BadRequestError, StoreError, link_failure
 from management_frontend.protocol import Request, _schema, get_str
 from management_frontend.state import RedisStateStore, ScriptResult, _guard
 
@@ -245,19 +245,9 @@ class SelectionOperations:
                     return f"Successfully linked model with name '{d[0]}' to application '{app}'"
                 names = ", ".join(f"'{m}'" for m in d)
                 return f"Successfully linked models with names {names} to application '{app}'"
-            case "no_model":
-                raise BadRequestError(f"No model with name '{d[0]}' exists.")
-            case "incompatible":
-                raise BadRequestError(
-                    f"Model with name '{d[0]}' has incompatible input_type '{d[1]}'. "
-                    f"Requested app to link to has input_type '{d[2]}'."
-                )
-            case "no_models":
-                raise BadRequestError(
-                    f"Please provide the name of the model that you want to link to the application '{app}'"
-                )
-            case "already_linked":
-                raise BadRequestError(f"The model with name '{d[0]}' is already linked to '{app}'")
+        failure = link_failure(result.status, d, app)
+        if failure is not None:
+            raise failure
         raise RuntimeError(f"add_model_links: unexpected script result {result}")
 
 
