@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from clipper_admin import DockerContainerManager
 from clipper_admin.container_manager import CLIPPER_DOCKER_LABEL, CLIPPER_METRIC_CONFIG_LABEL
 from clipper_admin.local.redis_server import free_port
+from tests.support.ci import skip_or_fail
 
 docker = pytest.importorskip("docker")
 
@@ -34,9 +35,7 @@ def _engine_or_reason() -> tuple[object | None, str]:
 def docker_client() -> Iterator[object]:
     client, reason = _engine_or_reason()
     if client is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}. .ci/run must install and start Docker.")
-        pytest.skip(reason)
+        skip_or_fail(f"{reason}. .ci/run must install and start Docker.")
     yield client
     client.close()  # type: ignore[attr-defined]
 
@@ -67,10 +66,7 @@ def clipper_images(docker_client: object) -> None:
         except docker.errors.ImageNotFound:
             missing.append(images.image(name))
     if missing:
-        reason = f"Clipper images not built: {', '.join(missing)}. Run `make images`."
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"Clipper images not built: {', '.join(missing)}. Run `make images`.")
 
 
 @dataclass
@@ -115,3 +111,16 @@ def clusters(docker_client: object, clipper_images: None) -> Iterator[ClusterFac
         yield factory
     finally:
         factory.cleanup()
+
+
+@pytest.fixture
+def require_image(docker_client: object) -> Callable[[str], Any]:
+    """``require_image(ref)``: the local image ``ref``, or skip (locally) / fail (CI)."""
+
+    def get(ref: str) -> Any:
+        try:
+            return docker_client.images.get(ref)  # type: ignore[attr-defined]
+        except docker.errors.ImageNotFound:
+            skip_or_fail(f"image {ref} is missing: run `make images`")
+
+    return get

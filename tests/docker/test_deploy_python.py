@@ -117,13 +117,10 @@ def test_base_image_of_another_python_is_refused(conn: ClipperConnection, docker
 
 
 def test_an_image_without_the_label_is_probed_by_running_python(conn: ClipperConnection, docker_client: Any,
-                                                                tmp_path: Path) -> None:
+                                                                require_image: Any, tmp_path: Path) -> None:
     # Debian's own Python image: no clipper label, `python3` only. Its version is read by running it.
     base = "clipper-local/bookworm-python:3.11"
-    try:
-        labels = docker_client.images.get(base).labels
-    except Exception:  # noqa: BLE001
-        pytest.skip(f"{base} (made by `make images`) is not here")
+    labels = require_image(base).labels
     assert images.PYTHON_VERSION_LABEL not in labels
     (tmp_path / "func.pkl").write_bytes(b"not used")
     image = conn.build_model("probe", 1, str(tmp_path), base)
@@ -134,13 +131,10 @@ def test_an_image_without_the_label_is_probed_by_running_python(conn: ClipperCon
 
 
 def test_a_failed_build_reports_the_step_and_leaves_no_container(conn: ClipperConnection, docker_client: Any,
-                                                                 tmp_path: Path) -> None:
+                                                                 require_image: Any, tmp_path: Path) -> None:
     # Debian's Python has no `python` command (only python3): the pip step cannot run.
     base = "clipper-local/bookworm-python:3.11"
-    try:
-        docker_client.images.get(base)
-    except Exception:  # noqa: BLE001
-        pytest.skip(f"{base} (made by `make images`) is not here")
+    require_image(base)
     (tmp_path / "func.pkl").write_bytes(b"not used")
     marker = "six==1.17.0"
     with pytest.raises(ClipperException, match=r"(?s)Building model image \S+-nopip:1 failed: .*Step 3/4 : RUN"):

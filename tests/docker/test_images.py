@@ -7,7 +7,6 @@ when a test fails.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,19 +30,6 @@ ALL_IMAGES = [*PY_IMAGES, images.REDIS, images.PROMETHEUS]
 DEADLINE_S = 60.0
 
 
-def _require_image(client: Any, name: str) -> Any:
-    import docker.errors
-
-    ref = images.image(name)
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        message = f"image {ref} is missing: run make images"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 def _run_once(client: Any, ref: str, entrypoint: list[str], command: list[str]) -> str:
     """Output of a short-lived container; the container is removed."""
     container = client.containers.run(ref, command, entrypoint=entrypoint, detach=True)
@@ -57,8 +43,8 @@ def _run_once(client: Any, ref: str, entrypoint: list[str], command: list[str]) 
 
 
 @pytest.mark.parametrize("name", ALL_IMAGES)
-def test_image_exists_and_runs_as_non_root(docker_client: Any, name: str) -> None:
-    img = _require_image(docker_client, name)
+def test_image_exists_and_runs_as_non_root(docker_client: Any, require_image: Any, name: str) -> None:
+    img = require_image(images.image(name))
     assert images.image(name).rsplit(":", 1)[0] + ":latest" in img.tags
     user = img.attrs["Config"].get("User") or "root"
     assert user not in ("root", "0", "0:0")
@@ -67,8 +53,8 @@ def test_image_exists_and_runs_as_non_root(docker_client: Any, name: str) -> Non
 
 
 @pytest.mark.parametrize("name", PY_IMAGES)
-def test_python_version_matches_label(docker_client: Any, name: str) -> None:
-    img = _require_image(docker_client, name)
+def test_python_version_matches_label(docker_client: Any, require_image: Any, name: str) -> None:
+    img = require_image(images.image(name))
     label = img.labels.get(images.PYTHON_VERSION_LABEL)
     assert label == "3.11"
     version = _run_once(
@@ -140,9 +126,9 @@ def _poll(check: Callable[[], Any], what: str, cluster: Cluster, deadline_s: flo
 
 
 @pytest.fixture
-def cluster(docker_client: Any) -> Iterator[Cluster]:
+def cluster(docker_client: Any, require_image: Any) -> Iterator[Cluster]:
     for name in (images.REDIS, images.MANAGEMENT_FRONTEND, images.QUERY_FRONTEND):
-        _require_image(docker_client, name)
+        require_image(images.image(name))
     c = Cluster(docker_client)
     try:
         redis_name = c.name("redis")
@@ -201,17 +187,17 @@ def test_frontends_and_redis_run_together(cluster: Cluster) -> None:
     assert "shared" in r.json()
 
 
-def test_noop_container_answers_through_query_frontend(cluster: Cluster) -> None:
-    _require_image(cluster.client, images.NOOP_CONTAINER)
+def test_noop_container_answers_through_query_frontend(cluster: Cluster, require_image: Any) -> None:
+    require_image(images.image(images.NOOP_CONTAINER))
     _deploy(cluster, "noop-app", "noop", images.NOOP_CONTAINER)
     cluster.run(images.NOOP_CONTAINER, "noop", environment=_model_env(cluster, "noop"))
     body = _predict_until_served(cluster, "noop-app", [1.0, 2.0])
     assert body["default"] is False
 
 
-def test_closure_container_serves_mounted_function(cluster: Cluster, tmp_path: Path) -> None:
+def test_closure_container_serves_mounted_function(cluster: Cluster, require_image: Any, tmp_path: Path) -> None:
     closure = images.closure_container_name(3, 11)
-    _require_image(cluster.client, closure)
+    require_image(images.image(closure))
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     def double_sum(xs: list[Any]) -> list[str]:  # local, so cloudpickle ships it by value

@@ -13,7 +13,6 @@ skip locally and fail in CI (``CI=true``).
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 docker = pytest.importorskip("docker")
 
 from clipper_admin import images  # noqa: E402
+from tests.support.ci import skip_or_fail  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CLUSTER = "default-cluster"
@@ -41,10 +41,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 def _port_in_use(port: int) -> bool:
@@ -58,7 +54,7 @@ def docker_engine() -> Iterator[Any]:
         client = docker.from_env(timeout=60)
         client.ping()
     except Exception as e:  # noqa: BLE001 - any failure means "no engine"
-        _unavailable(f"no Docker engine reachable: {e}")
+        skip_or_fail(f"no Docker engine reachable: {e}")
     try:
         missing = []
         for name in NEEDED_IMAGES:
@@ -67,7 +63,7 @@ def docker_engine() -> Iterator[Any]:
             except docker.errors.ImageNotFound:
                 missing.append(images.image(name))
         if missing:
-            _unavailable(f"images missing (build them with `make images`): {', '.join(missing)}")
+            skip_or_fail(f"images missing (build them with `make images`): {', '.join(missing)}")
         yield client
     finally:
         client.close()
