@@ -7,8 +7,6 @@ answered 500 with a generic body.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 
 class ManagementError(Exception):
     """An error answered to the client: ``status`` with ``message`` as body."""
@@ -59,22 +57,3 @@ class StoreError(Exception):
     ``Error ... Redis`` message for the operation that failed.
     """
 
-
-def link_failure(status: str, details: Sequence[str], app: str) -> BadRequestError | None:
-    """The original's message for a refused link that both link paths share, or None."""
-    d = details
-    match status:
-        case "no_model":
-            return BadRequestError(f"No model with name '{d[0]}' exists.")
-        case "incompatible":
-            return BadRequestError(
-                f"Model with name '{d[0]}' has incompatible input_type '{d[1]}'. "
-                f"Requested app to link to has input_type '{d[2]}'."
-            )
-        case "no_models":
-            return BadRequestError(
-                f"Please provide the name of the model that you want to link to the application '{app}'"
-            )
-        case "already_linked":
-            return BadRequestError(f"The model with name '{d[0]}' is already linked to '{app}'")
-    return None

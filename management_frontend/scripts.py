@@ -77,11 +77,13 @@ return {'ok'}
 
 ADD_MODEL_LINKS = _PRELUDE + """
 -- KEYS[1] app hash (DB 5), KEYS[2] app's link set (DB 7)
--- ARGV[6] current-version key prefix, ARGV[7] model-key separator, ARGV[8..] model names
+-- ARGV[6] current-version key prefix, ARGV[7] model-key separator,
+-- ARGV[8] default selection policy name, ARGV[9..] model names
 redis.call('SELECT', APPS_DB)
 local app_type = redis.call('HGET', KEYS[1], 'input_type')
 if not app_type then return {'no_app'} end
-for i = 8, #ARGV do
+local policy = redis.call('HGET', KEYS[1], 'policy') or ARGV[8]
+for i = 9, #ARGV do
   local model = ARGV[i]
   redis.call('SELECT', METADATA_DB)
   local version = redis.call('GET', ARGV[6] .. model)
@@ -91,11 +93,20 @@ for i = 8, #ARGV do
   if not model_type then return {'no_model', model} end
   if model_type ~= app_type then return {'incompatible', model, model_type, app_type} end
 end
-local n = #ARGV - 7
+local n = #ARGV - 8
 if n == 0 then return {'no_models'} end
-if n > 1 then return {'too_many', tostring(n)} end
-local model = ARGV[8]
 redis.call('SELECT', LINKS_DB)
+if policy ~= ARGV[8] then
+  -- A selection policy chooses among several linked models.
+  for i = 9, #ARGV do
+    if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then return {'already_linked', ARGV[i]} end
+  end
+  redis.call('SADD', KEYS[2], unpack(ARGV, 9))
+  return {'ok', unpack(ARGV, 9)}
+end
+-- The original's default policy: one model per application.
+if n > 1 then return {'too_many', tostring(n)} end
+local model = ARGV[9]
 if redis.call('SISMEMBER', KEYS[2], model) == 1 then return {'already_linked', model} end
 local linked = redis.call('SMEMBERS', KEYS[2])
 if #linked > 0 then

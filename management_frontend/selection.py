@@ -9,7 +9,7 @@ answers the policy, its parameters and the learned state of uid 0.
 
 Links: an app with the default policy keeps the original's rule (one model;
 ``Applications must be linked with at most one model...``); an app with
-another policy may link several (:meth:`SelectionOperations.link_models_for_policy`).
+another policy may link several (``scripts.ADD_MODEL_LINKS``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from clipper_protocol import selection_schema as ss
-from clipper_protocol.constants import ITEM_PART_CONCATENATOR
-from clipper_protocol.redis_schema import CURRENT_MODEL_VERSION_PREFIX, RedisDB
+from clipper_protocol.redis_schema import RedisDB
 from management_frontend import scripts
-from management_frontend.errors import BadRequestError, StoreError, link_failure
+from management_frontend.errors import BadRequestError, StoreError
 from management_frontend.protocol import Request, _schema, get_str
 from management_frontend.state import RedisStateStore, ScriptResult, _guard
 
@@ -50,35 +49,6 @@ redis.call('SELECT', APPS_DB)
 redis.call('HSET', KEYS[1], 'policy', ARGV[6], ARGV[10], ARGV[7])
 return {'ok', old}
 """
-
-ADD_MODEL_LINKS_MULTI = scripts._PRELUDE + """
--- KEYS[1] app hash (DB 5), KEYS[2] app's link set (DB 7)
--- ARGV[6] current-version key prefix, ARGV[7] model-key separator,
--- ARGV[8] default policy name, ARGV[9..] model names
-redis.call('SELECT', APPS_DB)
-local app_type = redis.call('HGET', KEYS[1], 'input_type')
-if not app_type then return {'no_app'} end
-local policy = redis.call('HGET', KEYS[1], 'policy') or ARGV[8]
-if policy == ARGV[8] then return {'default_policy'} end
-for i = 9, #ARGV do
-  local model = ARGV[i]
-  redis.call('SELECT', METADATA_DB)
-  local version = redis.call('GET', ARGV[6] .. model)
-  if not version then return {'no_model', model} end
-  redis.call('SELECT', MODELS_DB)
-  local model_type = redis.call('HGET', model .. ARGV[7] .. version, 'input_type')
-  if not model_type then return {'no_model', model} end
-  if model_type ~= app_type then return {'incompatible', model, model_type, app_type} end
-end
-if #ARGV < 9 then return {'no_models'} end
-redis.call('SELECT', LINKS_DB)
-for i = 9, #ARGV do
-  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 1 then return {'already_linked', ARGV[i]} end
-end
-redis.call('SADD', KEYS[2], unpack(ARGV, 9))
-return {'ok', unpack(ARGV, 9)}
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class SetSelectionPolicyRequest(Request):
@@ -136,14 +106,6 @@ async def _set_policy(store: RedisStateStore, app: str, policy: str, params_json
 
 
 @_guard
-async def _link_models(store: RedisStateStore, app: str, models: list[str]) -> ScriptResult:
-    result: ScriptResult = await _run(
-        store, ADD_MODEL_LINKS_MULTI, [app, app],
-        [CURRENT_MODEL_VERSION_PREFIX, ITEM_PART_CONCATENATOR, ss.DEFAULT_POLICY, *models],
-    )
-    return result
-
-
 @_guard
 async def _read_policy(store: RedisStateStore, app: str) -> tuple[dict[str, str], dict[str, str]] | None:
     # The store's clients decode responses: keys and values are str.
@@ -224,31 +186,6 @@ class SelectionOperations:
             "state": {k: float(v) for k, v in sorted(state.items())},
         }
 
-    async def link_models_for_policy(self, app: str, models: list[str]) -> str | None:
-        """Link several models to an app whose policy is not the default.
-
-        None when the app has the default policy or does not exist: the
-        original's one-model rules and messages then apply.
-        """
-        try:
-            result = await _link_models(self.store, app, models)
-        except StoreError:
-            logger.exception("linking %r to %r failed", models, app)
-            raise BadRequestError(f"Error linking models to '{app}' in Redis") from None
-        d = result.details
-        match result.status:
-            case "default_policy" | "no_app":
-                return None
-            case "ok":
-                logger.info("linked models %r to application %r", list(d), app)
-                if len(d) == 1:
-                    return f"Successfully linked model with name '{d[0]}' to application '{app}'"
-                names = ", ".join(f"'{m}'" for m in d)
-                return f"Successfully linked models with names {names} to application '{app}'"
-        failure = link_failure(result.status, d, app)
-        if failure is not None:
-            raise failure
-        raise RuntimeError(f"add_model_links: unexpected script result {result}")
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE, DEFAULT_USER_ID
 from clipper_protocol.names import contains_forbidden_chars
 from clipper_protocol.redis_schema import ApplicationRecord, ModelRecord
-from management_frontend.errors import BadRequestError, StoreError, link_failure
+from management_frontend.errors import BadRequestError, StoreError
 from management_frontend.protocol import (
     AddAppRequest,
     AddModelRequest,
@@ -130,12 +130,10 @@ class ManagementService(SelectionOperations):
     # -- links ----------------------------------------------------------------
 
     async def add_model_links(self, req: ModelLinksRequest) -> str:
+        """Link models: one under the default policy (the original's rules and
+        messages), several under another selection policy."""
         app = req.app_name
         try:
-            # Apps with a selection policy may link several models; else the original's rules.
-            linked = await self.link_models_for_policy(app, req.model_names)
-            if linked is not None:
-                return linked
             result = await self.store.add_model_link(app, req.model_names)
         except StoreError:
             logger.exception("linking %r to %r failed", req.model_names, app)
@@ -143,20 +141,33 @@ class ManagementService(SelectionOperations):
         d = result.details
         match result.status:
             case "ok":
-                logger.info("linked model %r to application %r", d[0], app)
-                return f"Successfully linked model with name '{d[0]}' to application '{app}'"
+                logger.info("linked models %r to application %r", list(d), app)
+                if len(d) == 1:
+                    return f"Successfully linked model with name '{d[0]}' to application '{app}'"
+                names = ", ".join(f"'{m}'" for m in d)
+                return f"Successfully linked models with names {names} to application '{app}'"
             case "no_app":
                 raise BadRequestError(f"No app with name '{app}' exists.")
+            case "no_model":
+                raise BadRequestError(f"No model with name '{d[0]}' exists.")
+            case "incompatible":
+                raise BadRequestError(
+                    f"Model with name '{d[0]}' has incompatible input_type '{d[1]}'. "
+                    f"Requested app to link to has input_type '{d[2]}'."
+                )
+            case "no_models":
+                raise BadRequestError(
+                    f"Please provide the name of the model that you want to link to the application '{app}'"
+                )
             case "too_many":
                 raise BadRequestError(
                     "Applications must be linked with at most one model. "
                     f"Attempted to add links to {d[0]} models."
                 )
+            case "already_linked":
+                raise BadRequestError(f"The model with name '{d[0]}' is already linked to '{app}'")
             case "other_linked":
                 raise BadRequestError(f"A model with name {d[0]} is already linked to '{app}'.")
-        failure = link_failure(result.status, d, app)
-        if failure is not None:
-            raise failure
         raise _unexpected(result, "add_model_links")
 
     async def delete_model_links(self, req: ModelLinksRequest) -> str:

@@ -206,11 +206,12 @@ class RedisStateStore:
 
     @_guard
     async def add_model_link(self, app_name: str, model_names: Sequence[str]) -> ScriptResult:
-        """Link one model to an app after every check (see ``scripts.ADD_MODEL_LINKS``)."""
+        """Link models to an app after every check (see ``scripts.ADD_MODEL_LINKS``): one
+        model under the default policy, as the original; several under another policy."""
         return await self._run(
             self._add_model_links,
             [app_name, app_name],
-            [CURRENT_MODEL_VERSION_PREFIX, ITEM_PART_CONCATENATOR, *model_names],
+            [CURRENT_MODEL_VERSION_PREFIX, ITEM_PART_CONCATENATOR, ss.DEFAULT_POLICY, *model_names],
         )
 
     @_guard

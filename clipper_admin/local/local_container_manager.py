@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import ContainerManager, create_model_container_label
