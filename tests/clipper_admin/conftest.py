@@ -29,6 +29,7 @@ from clipper_admin import ClipperConnection
 from clipper_admin.container_manager import ContainerManager
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local.redis_server import free_port, redis_server_command, wait_for_port
+from tests.support.cluster import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -257,18 +258,6 @@ class ProcessContainerManager(ContainerManager):
         for replica in [r for r in self.replicas if select(r)]:
             _stop(replica.proc, graceful)
             self.replicas.remove(replica)
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 # -- fixtures ---------------------------------------------------------------

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import requests
 
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import LocalContainerManager, PortInUseError
+from tests.support.cluster import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -59,13 +59,6 @@ def pid_gone(pid: int) -> bool:
         return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (FileNotFoundError, IndexError):
         return True
-
-
-def wait_for(predicate: object, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"condition not met within {timeout_s} s"
-        time.sleep(0.05)
 
 
 def run_python(code: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

@@ -20,20 +20,12 @@ from tests.support.cluster import Cluster
 @pytest.fixture
 def cluster(redis_instance: Any, tmp_path: Path) -> Iterator[Cluster]:
     """Running frontends on a fresh Redis; app ``a`` not yet created."""
-    c = Cluster(tmp_path, redis_instance.port)
-    try:
-        c.start()
+    with Cluster(tmp_path, redis_instance.port).running() as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
 def secret_cluster(redis_instance: Any, tmp_path: Path) -> Iterator[Cluster]:
     """Like ``cluster``, with the query frontend requiring an RPC secret."""
-    c = Cluster(tmp_path, redis_instance.port, rpc_secret="s3cret-for-tests")
-    try:
-        c.start()
+    with Cluster(tmp_path, redis_instance.port, rpc_secret="s3cret-for-tests").running() as c:
         yield c
-    finally:
-        c.stop()

@@ -14,9 +14,5 @@ from tests.support.cluster import Cluster
 @pytest.fixture
 def cluster(redis_instance: Any, tmp_path: Path) -> Iterator[Cluster]:
     """Running frontends on a fresh Redis; app ``a`` not yet created."""
-    c = Cluster(tmp_path, redis_instance.port)
-    try:
-        c.start()
+    with Cluster(tmp_path, redis_instance.port).running() as c:
         yield c
-    finally:
-        c.stop()

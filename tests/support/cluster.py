@@ -9,12 +9,13 @@ and logs to files under the test's directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from tests.support.fixture_models import FixtureState, read_state
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.02) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "condition",
+             interval_s: float = 0.02) -> Any:
     """Poll until ``predicate()`` is truthy and return it; AssertionError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -115,6 +117,15 @@ class Cluster:
     @property
     def qf_log(self) -> Path:
         return self.work_dir / "query_frontend.log"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["Cluster"]:
+        """Started for the ``with`` block, stopped after it, whatever happens."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     def start(self) -> None:
         self.query_port, self.admin_port = free_port(), free_port()
