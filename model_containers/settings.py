@@ -100,14 +100,14 @@ def resolve_settings(
     if unknown:
         raise TypeError(f"unknown container settings: {', '.join(sorted(unknown))}")
     raw: dict[str, object] = {}
-    for field, var in ENV_VARS.items():
-        if overrides.get(field) is not None:
-            raw[field] = overrides[field]
+    for name, var in ENV_VARS.items():
+        if overrides.get(name) is not None:
+            raw[name] = overrides[name]
         elif env is not None and env.get(var, "").strip():
-            raw[field] = env[var].strip()
-    for field in ("model_name", "model_version"):
-        if not str(raw.get(field, "")).strip():
-            raise ContainerConfigError(f"{ENV_VARS[field]} environment variable must be set")
+            raw[name] = env[var].strip()
+    for name in ("model_name", "model_version"):
+        if not str(raw.get(name, "")).strip():
+            raise ContainerConfigError(f"{ENV_VARS[name]} environment variable must be set")
     values: dict[str, Any] = {
         "model_name": str(raw["model_name"]),
         "model_version": str(raw["model_version"]),
