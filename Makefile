@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-stop test install clean images bench
+.PHONY: demo demo-stop test install clean images bench settings-docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,12 @@ demo-stop: $(STAMP)
 
 ## Install what the tests need and run them all.
 test: $(STAMP)
-	$(PY) -m mypy clipper_protocol query_frontend management_frontend model_containers clipper_admin
+	$(PY) -m mypy --strict clipper_protocol clipper_service query_frontend management_frontend model_containers clipper_admin
 	$(PY) -m pytest
+
+## Regenerate docs/settings.md from the settings declarations.
+settings-docs: $(STAMP)
+	$(PY) docs/generate_settings.py
 
 ## Build every Docker image (offline here; REGISTRY=..., ONLINE=1 for base images + PyPI).
 images: $(STAMP)

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from clipper_admin._base import requires_connection
 from clipper_admin._selection import _Selection
+from clipper_admin.exceptions import ClipperException
+from clipper_protocol import admin_api as api
+from clipper_protocol.names import application_name_problem
+
+
+def _checked_slo(slo_micros: object) -> int:
+    """``slo_micros`` as an int (numpy integers too), or ClipperException naming the argument."""
+    value = slo_micros
+    if isinstance(slo_micros, numbers.Integral) and not isinstance(slo_micros, bool):
+        value = int(slo_micros)
+    problem = api.slo_micros_problem(value)
+    if problem is not None or not isinstance(value, int):
+        raise ClipperException(f"Invalid value for argument slo_micros: {problem}")
+    return value
 
 
 class _Applications(_Selection):
@@ -26,16 +41,18 @@ class _Applications(_Selection):
         Parameters
         ----------
         name : str
-            The application's name; it is also the endpoint's path.
+            The application's name; it is also the endpoint's path. Lower-case
+            alphanumerics and '-', starting and ending with an alphanumeric
+            (the rule of deployed model names).
         input_type : str
             What queries carry: one of "integers", "floats", "doubles", "bytes",
             "strings" (or an alias such as "ints", "double", "str").
         default_output : str
             Returned when no model answers within the latency objective.
         slo_micros : int
-            The latency objective, in microseconds, for queries to this
-            application. A realistic value includes the queueing and model
-            evaluation time, not only the network round trip.
+            The latency objective, in microseconds (1 to 2147483647), for
+            queries to this application. A realistic value includes the
+            queueing and model evaluation time, not only the network round trip.
         cache : bool, optional
             Accepted for compatibility with code written against forks that
             had it; it changes nothing: the prediction cache is always on
@@ -45,20 +62,18 @@ class _Applications(_Selection):
         ------
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
+            An invalid ``name`` or ``slo_micros`` (named in the message, before
+            any request), or the management frontend's refusal.
         """
+        name_problem = application_name_problem(name)
+        if name_problem is not None:
+            raise ClipperException(f"Invalid value for argument name: {name_problem}")
+        slo = _checked_slo(slo_micros)
         if cache is False:
             self.logger.warning(
                 "register_application(cache=False) has no effect: the prediction cache is always on"
             )
-        self._admin_post(
-            "add_app",
-            {
-                "name": name,
-                "input_type": input_type,
-                "default_output": default_output,
-                "latency_slo_micros": slo_micros,
-            },
-        )
+        self._admin_post(api.ADD_APP, api.AddAppRequest(name, input_type, default_output, slo))
         self.logger.info(f"Application {name} was successfully registered")
 
     @requires_connection
@@ -76,7 +91,7 @@ class _Applications(_Selection):
         :py:exc:`clipper.ClipperException`
             If no application of that name exists.
         """
-        self._admin_post("delete_app", {"name": name})
+        self._admin_post(api.DELETE_APP, api.AppNameRequest(name))
         self.logger.info(f"Application {name} was successfully unregistered")
 
     def delete_application(self, name: str) -> None:
@@ -107,7 +122,7 @@ class _Applications(_Selection):
         :py:exc:`clipper.ClipperException`
             E.g. ``No model with name '<m>' exists.``
         """
-        self._admin_post("add_model_links", {"app_name": app_name, "model_names": [model_name]})
+        self._admin_post(api.ADD_MODEL_LINKS, api.ModelLinksRequest(app_name, [model_name]))
         self.logger.info(f"Model {model_name} is now linked to application {app_name}")
 
     @requires_connection
@@ -127,7 +142,7 @@ class _Applications(_Selection):
         :py:exc:`clipper.ClipperException`
             If the application or the link does not exist.
         """
-        self._admin_post("delete_model_links", {"app_name": app_name, "model_names": [model_name]})
+        self._admin_post(api.DELETE_MODEL_LINKS, api.ModelLinksRequest(app_name, [model_name]))
         self.logger.info(f"Model {model_name} is now removed to application {app_name}")
 
     @requires_connection
@@ -146,7 +161,7 @@ class _Applications(_Selection):
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        result: list[Any] = self._admin_query("get_all_applications", {"verbose": verbose})
+        result: list[Any] = self._admin_query(api.GET_ALL_APPLICATIONS, api.VerboseRequest(verbose))
         return result
 
     @requires_connection
@@ -169,7 +184,7 @@ class _Applications(_Selection):
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        app_info: dict[str, Any] = self._admin_query("get_application", {"name": name})
+        app_info: dict[str, Any] = self._admin_query(api.GET_APPLICATION, api.AppNameRequest(name))
         if len(app_info) == 0:
             self.logger.warning(f"Application {name} is not registered with Clipper")
             return None
@@ -190,5 +205,5 @@ class _Applications(_Selection):
         :py:exc:`clipper.ClipperException`
             If no application of that name exists.
         """
-        result: list[str] = self._admin_query("get_linked_models", {"app_name": app_name})
+        result: list[str] = self._admin_query(api.GET_LINKED_MODELS, api.AppNameFieldRequest(app_name))
         return result

@@ -11,16 +11,20 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, MutableMapping
-from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast, overload
 
 import requests
 
 from clipper_admin import _http
 from clipper_admin.container_manager import ContainerManager
 from clipper_admin.exceptions import ClipperException, UnconnectedException
+from clipper_protocol.admin_api import Endpoint, admin_path
+from clipper_protocol.json_body import JsonMessage
 from clipper_protocol.names import DEPLOY_REGEX_STR, is_valid_deploy_name
 
 logger = logging.getLogger("clipper.admin")
+
+Req = TypeVar("Req", bound=JsonMessage)
 
 
 class ClusterAdapter(logging.LoggerAdapter[logging.Logger]):
@@ -56,14 +60,35 @@ class _ConnectionBase:
             return managed
         return _http.token_from_env()
 
-    def _admin_post(self, endpoint: str, body: dict[str, Any]) -> requests.Response:
-        """POST ``body`` to the management frontend's ``/admin/<endpoint>``."""
-        return _http.admin_post(self.cm.get_admin_addr(), endpoint, body, self.logger, self.admin_token)
+    @overload
+    def _admin_post(self, endpoint: Endpoint[Req], body: Req) -> requests.Response: ...
 
-    def _admin_query(self, endpoint: str, body: dict[str, Any]) -> Any:
+    @overload
+    def _admin_post(self, endpoint: str, body: dict[str, Any]) -> requests.Response: ...
+
+    def _admin_post(self, endpoint: Endpoint[Any] | str, body: JsonMessage | dict[str, Any]) -> requests.Response:
+        """POST ``body`` to the management frontend's ``endpoint``.
+
+        ``endpoint`` is one of :mod:`clipper_protocol.admin_api`'s endpoints
+        and ``body`` its request (an endpoint name and a dict are accepted too).
+        """
+        return self._send(endpoint, body)
+
+    @overload
+    def _admin_query(self, endpoint: Endpoint[Req], body: Req) -> Any: ...
+
+    @overload
+    def _admin_query(self, endpoint: str, body: dict[str, Any]) -> Any: ...
+
+    def _admin_query(self, endpoint: Endpoint[Any] | str, body: JsonMessage | dict[str, Any]) -> Any:
         """Like :meth:`_admin_post`, returning the parsed JSON answer."""
-        r = self._admin_post(endpoint, body)
-        return _http.response_json(r, f"/admin/{endpoint}")
+        r = self._send(endpoint, body)
+        return _http.response_json(r, admin_path(endpoint if isinstance(endpoint, str) else endpoint.name))
+
+    def _send(self, endpoint: Endpoint[Any] | str, body: JsonMessage | dict[str, Any]) -> requests.Response:
+        name = endpoint if isinstance(endpoint, str) else endpoint.name
+        json_body = body.to_json() if isinstance(body, JsonMessage) else body
+        return _http.admin_post(self.cm.get_admin_addr(), name, json_body, self.logger, self.admin_token)
 
 
 P = ParamSpec("P")

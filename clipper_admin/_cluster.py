@@ -13,6 +13,7 @@ from clipper_admin._base import _ConnectionBase, requires_connection
 from clipper_admin._predict_check import run_predict_function
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.version import __registry__, __version__
+from clipper_protocol.admin_api import PING_PATH
 from clipper_protocol.constants import DEFAULT_PREDICTION_CACHE_SIZE_BYTES
 
 # The original retried the health check 300 times, a second apart.
@@ -89,7 +90,7 @@ class _Cluster(_ConnectionBase):
     def _health_check(self) -> None:
         for name, url in (
             ("query frontend", f"http://{self.cm.get_query_addr()}/metrics"),
-            ("management frontend", f"http://{self.cm.get_admin_addr()}/admin/ping"),
+            ("management frontend", f"http://{self.cm.get_admin_addr()}{PING_PATH}"),
         ):
             r = requests.get(url, timeout=_HEALTH_CHECK_REQUEST_TIMEOUT_S)
             if r.status_code != requests.codes.ok:

@@ -4,12 +4,43 @@ from __future__ import annotations
 
 import pprint
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from clipper_admin._base import requires_connection, validate_versioned_model_name
-from clipper_admin._image_build import build_docker_image, image_tag
+from clipper_admin._image_build import build_docker_image, image_tag, publish_image, remove_image, staging_tag
 from clipper_admin._models import _Replicas
+from clipper_admin.exceptions import ClipperException
+from clipper_protocol import admin_api
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
+
+
+@runtime_checkable
+class DiscardsModels(Protocol):
+    """A container manager that can undo a deploy its registration refused.
+
+    ``discard_model`` stops the replicas of ``name:version`` started from
+    ``image`` and removes ``image`` if the manager packaged it itself.
+    """
+
+    def discard_model(self, name: str, version: str, image: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One build of a model version, not yet published under the version's name.
+
+    ``staged`` is what this deploy's replicas start from; ``image`` is what
+    the version is registered with. For a Docker image they differ until
+    :meth:`_Deployment._publish` tags ``staged`` as ``image``; a container
+    manager's own packaging (``docker=False``) is published as built, in a
+    place of its own.
+    """
+
+    image: str
+    staged: str
+    docker: bool
+    push: bool
 
 
 def _names(model_names: str | Iterable[str]) -> set[str]:
@@ -43,15 +74,41 @@ class _Deployment(_Replicas):
         """Build a model image from ``model_data_path`` and deploy it.
 
         :meth:`build_model` followed by :meth:`deploy_model`; see those for
-        the parameters.
+        the parameters. A version that is already registered is refused
+        before anything is built, with the management frontend's message
+        (``model with name '<name>' and version '<version>' already
+        exists``): a registered version's image never changes. The new
+        build gets the version's name (the Docker tag
+        ``<cluster_identifier>-<name>:<version>``) only once the version is
+        registered; if the deploy or the registration fails, its replicas
+        and its build are removed.
 
         Raises
         ------
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        image = self.build_model(name, version, model_data_path, base_image, container_registry, pkgs_to_install)
-        self.deploy_model(name, version, input_type, image, labels, num_replicas, batch_size)
+        version = str(version)
+        validate_versioned_model_name(name, version)
+        # A version's image is immutable once registered: refuse before building.
+        self._refuse_registered_version(name, version)
+        build = self._build(name, version, model_data_path, base_image, container_registry, pkgs_to_install,
+                            push_staged=container_registry is not None)
+        try:
+            self.cm.deploy_model(name=name, version=version, input_type=input_type, image=build.staged,
+                                 num_replicas=num_replicas)
+            self.register_model(name, version, input_type, image=build.image, labels=labels, batch_size=batch_size)
+        except BaseException:
+            self._discard(name, version, build)
+            raise
+        try:
+            self._publish(build)
+        except ClipperException as e:
+            raise ClipperException(
+                f"Model {name}:{version} is registered and its replicas run {build.staged}, "
+                f"but tagging that image as {build.image} failed: {e}"
+            ) from e
+        self.logger.info(f"Done deploying model {name}:{version}.")
 
     def build_model(
         self,
@@ -69,6 +126,10 @@ class _Deployment(_Replicas):
         Otherwise a Docker image ``<cluster_identifier>-<name>:<version>`` is
         built whose ``/model/`` holds the directory's content, prefixed with
         ``<container_registry>/`` and pushed there when a registry is given.
+
+        The image is built under a staging tag and tagged as the version only
+        once built. On a connected connection a version that is already
+        registered is refused first, as :meth:`build_and_deploy_model` does.
 
         Parameters
         ----------
@@ -95,18 +156,69 @@ class _Deployment(_Replicas):
         Raises
         ------
         :py:exc:`clipper.ClipperException`
-            For an invalid name or version, or a failed build or push.
+            For an invalid name or version, a registered version (when
+            connected), or a failed build or push.
         """
         version = str(version)
         validate_versioned_model_name(name, version)
+        if self.connected:
+            self._refuse_registered_version(name, version)
+        build = self._build(name, version, model_data_path, base_image, container_registry, pkgs_to_install,
+                            push_staged=False)
+        try:
+            self._publish(build)
+        except BaseException:
+            self._discard_build(build)
+            raise
+        return build.image
+
+    def _build(self, name: str, version: str, model_data_path: str, base_image: str, container_registry: str | None,
+               pkgs_to_install: list[str] | None, push_staged: bool) -> _Build:  # fmt: skip
+        """Build ``name:version`` somewhere new: nothing registered or published changes.
+
+        The container manager's packaging, if it has one, puts every build in
+        a place of its own. Otherwise a Docker image is built under a staging
+        tag (pushed when ``push_staged``: replicas on other hosts pull it).
+        """
         packaged = self.cm.build_model(name, version, model_data_path, base_image, container_registry, pkgs_to_install)
         if packaged is not None:
-            return packaged
+            return _Build(image=packaged, staged=packaged, docker=False, push=False)
         image = image_tag(self.cm.cluster_identifier, name, version, container_registry)
-        build_docker_image(
-            image, model_data_path, base_image, pkgs_to_install, push=container_registry is not None, logger=self.logger
-        )
-        return image
+        build = _Build(image=image, staged=staging_tag(image), docker=True, push=container_registry is not None)
+        try:
+            build_docker_image(build.staged, model_data_path, base_image, pkgs_to_install, push=push_staged,
+                               logger=self.logger, shown_as=image)
+        except BaseException:
+            if push_staged:
+                self._discard_build(build)  # it may be built, with only the push failed
+            raise
+        return build
+
+    def _publish(self, build: _Build) -> None:
+        """Give a Docker build its version's tag (and push it); only ever after registration or for a free version."""
+        if build.docker:
+            publish_image(build.staged, build.image, build.push, self.logger)
+
+    def _discard(self, name: str, version: str, build: _Build) -> None:
+        """Undo a deploy that failed or was refused: its replicas and its build go, nothing else."""
+        try:
+            if isinstance(self.cm, DiscardsModels):
+                self.cm.discard_model(name, version, build.staged)
+        except Exception as e:  # noqa: BLE001 - the deploy's own error is the one to raise
+            self.logger.warning(f"Could not remove what the failed deploy of {name}:{version} started: {e}")
+        self._discard_build(build)
+
+    def _discard_build(self, build: _Build) -> None:
+        if build.docker:
+            remove_image(build.staged, self.logger)
+
+    def _refuse_registered_version(self, name: str, version: str) -> None:
+        """Raise, with the management frontend's own refusal, if ``name:version`` is registered."""
+        if self._admin_query(admin_api.GET_MODEL, admin_api.VersionedModelRequest(name, version)):
+            # What /admin/add_model answers for it (see _http.error_status).
+            msg = f"Received error status code: 400 and message: {admin_api.model_version_exists_message(name, version)}"
+            self.logger.error(msg)
+            raise ClipperException(msg)
 
     @requires_connection
     def deploy_model(
@@ -122,7 +234,11 @@ class _Deployment(_Replicas):
         """Start replicas of a model image and register the version with Clipper.
 
         The version becomes the model's current version, so applications
-        linked to the model are served by it from now on.
+        linked to the model are served by it from now on. A version that is
+        already registered is refused before any replica starts, with the
+        management frontend's message (``model with name '<name>' and
+        version '<version>' already exists``); scale it with
+        :meth:`set_num_replicas` instead.
 
         Parameters
         ----------
@@ -148,6 +264,8 @@ class _Deployment(_Replicas):
         """
         version = str(version)
         validate_versioned_model_name(name, version)
+        # Replicas of a registered version run its registered image only.
+        self._refuse_registered_version(name, version)
         self.cm.deploy_model(name=name, version=version, input_type=input_type, image=image, num_replicas=num_replicas)
         self.register_model(name, version, input_type, image=image, labels=labels, batch_size=batch_size)
         self.logger.info(f"Done deploying model {name}:{version}.")

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from clipper_admin.exceptions import ClipperException
+from clipper_protocol.admin_api import admin_path
 
 # (connect, read) seconds. The original waited forever; a management call
 # touches only Redis, so a minute without an answer means something is wrong.
@@ -49,7 +50,7 @@ def _unauthorized(admin_addr: str, endpoint: str, sent_token: bool) -> ClipperEx
     else:
         what = "requires an admin token and none was sent"
     return ClipperException(
-        f"The Clipper management frontend at {admin_addr} {what} (HTTP 401 on /admin/{endpoint}). "
+        f"The Clipper management frontend at {admin_addr} {what} (HTTP 401 on {admin_path(endpoint)}). "
         f"Set the {ADMIN_TOKEN_ENV} environment variable to the cluster's admin token, or pass "
         "admin_token= to ClipperConnection or to the container manager."
     )
@@ -73,6 +74,9 @@ def admin_post(
 ) -> requests.Response:
     """POST ``body`` as JSON to ``/admin/<endpoint>``; return the 200 response.
 
+    ``endpoint`` is the name of one of :mod:`clipper_protocol.admin_api`'s
+    endpoints, ``body`` the JSON of its request (``Request.to_json()``).
+
     ``token``, when given, goes in an ``Authorization: Bearer`` header.
 
     Raises
@@ -81,7 +85,7 @@ def admin_post(
         On a non-200 status (401: says to set ``CLIPPER_ADMIN_TOKEN``), an
         unreachable frontend, or no answer in time.
     """
-    url = f"http://{admin_addr}/admin/{endpoint}"
+    url = f"http://{admin_addr}{admin_path(endpoint)}"
     try:
         r = requests.post(url, json=body, headers=auth_headers(token), timeout=ADMIN_TIMEOUT_S)
     except requests.ConnectionError as e:
@@ -89,7 +93,7 @@ def admin_post(
     except requests.Timeout as e:
         raise ClipperException(
             f"The Clipper management frontend at {admin_addr} did not answer "
-            f"/admin/{endpoint} within {ADMIN_TIMEOUT_S[1]:.0f} s"
+            f"{admin_path(endpoint)} within {ADMIN_TIMEOUT_S[1]:.0f} s"
         ) from e
     logger.debug(r.text)
     if r.status_code == requests.codes.unauthorized:

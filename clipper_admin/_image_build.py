@@ -24,6 +24,7 @@ import gc
 import json
 import logging
 import os
+import secrets
 import sys
 import tarfile
 import tempfile
@@ -51,6 +52,18 @@ def image_tag(cluster_identifier: str, name: str, version: str, container_regist
     """``[<registry>/]<cluster_identifier>-<name>:<version>``."""
     image = f"{cluster_identifier}-{name}:{version}"
     return image if container_registry is None else f"{container_registry}/{image}"
+
+
+def staging_tag(image: str) -> str:
+    """A tag of its own for one build of ``image``: ``<repository>:build-<random>``.
+
+    A model image is built under this tag and gets its version's tag only
+    once that version is registered (:func:`publish_image`), so a build,
+    whether it succeeds, fails or is refused, never moves the tag that a
+    registered version's replicas are started from.
+    """
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    return f"{repository}:build-{secrets.token_hex(6)}"
 
 
 def pip_install_instruction(pkgs: list[str]) -> str:
@@ -115,8 +128,12 @@ def build_docker_image(
     pkgs_to_install: list[str] | None,
     push: bool,
     logger: Logger,
+    shown_as: str | None = None,
 ) -> None:
     """Build ``image`` with the Docker engine; push it when ``push``.
+
+    ``shown_as`` names the image in build errors instead of ``image`` (a
+    staging tag means nothing to the user; the version's tag does).
 
     Raises
     ------
@@ -143,11 +160,65 @@ def build_docker_image(
                 write_build_context(context_file, path, dockerfile_text(base_image, path, pkgs), wheelhouse)
                 context_file.seek(0)
                 logger.info(f"Building model Docker image with model data from {model_data_path}")
-                _build(client, context_file, image, logger)
+                _build(client, context_file, image, logger, shown_as or image)
         if push:
             _push(client, image, logger)
     finally:
         client.close()
+
+
+def publish_image(staged: str, image: str, push: bool, logger: Logger) -> None:
+    """Give the image built as ``staged`` its final tag ``image`` (pushed when ``push``); drop ``staged``.
+
+    Tagging is one atomic engine operation: ``image`` names the old image
+    or the new one, never a half-built one. ``staged`` is only untagged
+    here: the image keeps ``image``, and containers started from
+    ``staged`` keep running.
+    """
+    import docker.errors
+
+    repository, tag = image.rsplit(":", 1)
+    client = _docker_client()
+    try:
+        try:
+            client.images.get(staged).tag(repository, tag)
+        except docker.errors.APIError as e:
+            raise ClipperException(f"Could not tag model image {staged} as {image}: {e}") from e
+        logger.info(f"Tagged model image {staged} as {image}")
+        if push:
+            _push(client, image, logger)
+        _untag(client, staged, logger)
+    finally:
+        client.close()
+
+
+def remove_image(staged: str, logger: Logger) -> None:
+    """Remove the tag ``staged``, and its image when nothing else uses it; never raises.
+
+    For clean-up after a failed or refused deploy: the image built for it
+    goes, unless a tag or container still refers to it.
+    """
+    try:
+        client = _docker_client()
+    except ClipperException as e:
+        logger.warning(f"Could not remove model image {staged}: {e}")
+        return
+    try:
+        _untag(client, staged, logger)
+    finally:
+        client.close()
+
+
+def _untag(client: Any, tag: str, logger: Logger) -> None:
+    import docker.errors
+
+    try:
+        client.images.remove(tag, noprune=False)
+        logger.info(f"Removed model image tag {tag}")
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.APIError as e:
+        logger.warning(f"Could not remove model image tag {tag}: {e}")
 
 
 def _caller_python() -> str:
@@ -230,7 +301,7 @@ def _run_python(client: Any, base_image: str, executable: str) -> str | None:
                 return None
             raise ClipperException(f"Could not run {executable} in base image {base_image}: {e}") from e
         status = container.wait(timeout=120)
-        out = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+        out: str = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
     finally:
         container.remove(force=True)
     if status.get("StatusCode") != 0 or not out:
@@ -238,7 +309,7 @@ def _run_python(client: Any, base_image: str, executable: str) -> str | None:
     return out.splitlines()[-1]
 
 
-def _build(client: Any, context_file: Any, image: str, logger: Logger) -> None:
+def _build(client: Any, context_file: Any, image: str, logger: Logger, shown_as: str) -> None:
     """Run the build, logging its output as it streams; raise with the log tail on failure."""
     import docker.errors
 
@@ -257,10 +328,10 @@ def _build(client: Any, context_file: Any, image: str, logger: Logger) -> None:
             if "error" in chunk or "errorDetail" in chunk:
                 error = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "")
                 raise ClipperException(
-                    f"Building model image {image} failed: {error.strip()}\n" + "\n".join(tail)
+                    f"Building model image {shown_as} failed: {error.strip()}\n" + "\n".join(tail)
                 )
     except docker.errors.APIError as e:
-        raise ClipperException(f"Building model image {image} failed: {e}") from e
+        raise ClipperException(f"Building model image {shown_as} failed: {e}") from e
 
 
 def _docker_client() -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from clipper_admin._base import _ConnectionBase, requires_connection
 from clipper_admin.exceptions import ClipperException
+from clipper_protocol import admin_api as api
 from clipper_protocol.constants import CONTAINERLESS_MODEL_IMAGE, DEFAULT_BATCH_SIZE
 
 
@@ -30,7 +31,7 @@ class ReplicaName(str):
         # Every replica the query frontend lists is connected to it.
         return cls(value, {**info, "status": "connected"})
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return self._info[key]
         return str.__getitem__(self, key)
@@ -79,16 +80,16 @@ class _ModelRegistry(_ConnectionBase):
         """
         version = str(version)
         self._admin_post(
-            "add_model",
-            {
-                "model_name": name,
-                "model_version": version,
-                "labels": list(labels) if labels else [],
-                "input_type": input_type,
-                "container_name": image if image is not None else CONTAINERLESS_MODEL_IMAGE,
-                "model_data_path": "DEPRECATED",
-                "batch_size": batch_size,
-            },
+            api.ADD_MODEL,
+            api.AddModelRequest(
+                model_name=name,
+                model_version=version,
+                labels=list(labels) if labels else [],
+                input_type=input_type,
+                container_name=image if image is not None else CONTAINERLESS_MODEL_IMAGE,
+                model_data_path="DEPRECATED",
+                batch_size=batch_size,
+            ),
         )
         self.logger.info(f"Successfully registered model {name}:{version}")
 
@@ -109,7 +110,7 @@ class _ModelRegistry(_ConnectionBase):
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        result: list[Any] = self._admin_query("get_all_models", {"verbose": verbose})
+        result: list[Any] = self._admin_query(api.GET_ALL_MODELS, api.VerboseRequest(verbose))
         return result
 
     @requires_connection
@@ -124,7 +125,7 @@ class _ModelRegistry(_ConnectionBase):
         :py:exc:`clipper.ClipperException`
         """
         version = str(version)
-        info: dict[str, Any] = self._admin_query("get_model", {"model_name": name, "model_version": version})
+        info: dict[str, Any] = self._admin_query(api.GET_MODEL, api.VersionedModelRequest(name, version))
         if len(info) == 0:
             self.logger.warning(f"Model {name}:{version} is not registered with Clipper.")
             return None
@@ -164,7 +165,7 @@ class _ModelRegistry(_ConnectionBase):
         :py:exc:`clipper.UnconnectedException`
         :py:exc:`clipper.ClipperException`
         """
-        replicas: list[dict[str, Any]] = self._admin_query("get_all_containers", {"verbose": True})
+        replicas: list[dict[str, Any]] = self._admin_query(api.GET_ALL_CONTAINERS, api.VerboseRequest(True))
         if verbose:
             return replicas
         return [ReplicaName.from_info(r) for r in replicas]
@@ -180,7 +181,7 @@ class _ModelRegistry(_ConnectionBase):
         """
         version = str(version)
         info: dict[str, Any] = self._admin_query(
-            "get_container", {"model_name": name, "model_version": version, "replica_id": replica_id}
+            api.GET_CONTAINER, api.ContainerRequest(name, version, replica_id)
         )
         if len(info) == 0:
             self.logger.warning(f"No model replica with ID {replica_id} found for model {name}:{version}")
@@ -193,8 +194,7 @@ class _ModelRegistry(_ConnectionBase):
         for model_name, versions in model_versions_dict.items():
             for model_version in versions:
                 self._admin_post(
-                    "delete_versioned_model",
-                    {"model_name": model_name, "model_version": str(model_version)},
+                    api.DELETE_VERSIONED_MODEL, api.VersionedModelRequest(model_name, str(model_version))
                 )
                 self.logger.info(f"Model {model_name}:{model_version} was successfully deleted")
 
@@ -270,7 +270,7 @@ class _Replicas(_ModelRegistry):
         :py:exc:`clipper.ClipperException`
         """
         version = str(version)
-        self._admin_post("set_model_version", {"model_name": name, "model_version": version})
+        self._admin_post(api.SET_MODEL_VERSION, api.VersionedModelRequest(name, version))
         self.logger.info(f"Model {name} is now at version {version}")
         if num_replicas is not None:
             self.set_num_replicas(name, num_replicas, version)

@@ -7,6 +7,7 @@ from typing import Any
 
 from clipper_admin._base import _ConnectionBase, requires_connection
 from clipper_admin.exceptions import ClipperException
+from clipper_protocol import admin_api as api
 from clipper_protocol import selection_schema as ss
 
 
@@ -55,7 +56,7 @@ class _Selection(_ConnectionBase):
             ss.parse_params(policy, body_params)
         except ss.SelectionParamsError as e:
             raise ClipperException(f"Invalid params for {policy}: {e}") from None
-        self._admin_post("set_selection_policy", {"app_name": app_name, "policy": policy, "params": body_params})
+        self._admin_post(api.SET_SELECTION_POLICY, api.SetSelectionPolicyRequest(app_name, policy, body_params))
         self.logger.info(f"Application {app_name} now selects models with {policy}")
 
     @requires_connection
@@ -75,7 +76,7 @@ class _Selection(_ConnectionBase):
         :py:exc:`clipper.ClipperException`
             If no application of that name exists.
         """
-        result: dict[str, Any] = self._admin_query("get_selection_policy", {"app_name": app_name})
+        result: dict[str, Any] = self._admin_query(api.GET_SELECTION_POLICY, api.GetSelectionPolicyRequest(app_name))
         return result
 
     @requires_connection

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import LocalContainerManager, PortInUseError
+from clipper_protocol.errors import ClipperError
 
 if TYPE_CHECKING:
     from clipper_admin.clipper_admin import ClipperConnection
@@ -42,7 +43,7 @@ _PORT_FLAGS = {
 }
 
 
-class CliError(Exception):
+class CliError(ClipperError):
     """An expected failure: printed without a traceback, exit status 1."""
 
 
@@ -93,7 +94,7 @@ def load_function(spec: str) -> Callable[..., Any]:
         raise CliError(f"loading {path} failed: {type(e).__name__}: {e}") from e
     finally:
         sys.path.pop(0)
-    func = getattr(module, func_name, None)
+    func: object = getattr(module, func_name, None)
     if not callable(func):
         raise CliError(f"{path} has no function named {func_name}")
     import cloudpickle

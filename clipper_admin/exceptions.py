@@ -1,9 +1,16 @@
-"""Exceptions raised by the admin library, as the original names them."""
+"""Exceptions raised by the admin library, as the original names them.
+
+Both derive from :class:`clipper_protocol.errors.ClipperError`, the root of
+every error the Clipper packages raise on purpose (itself an ``Exception``,
+so code written for the original catches them as before).
+"""
 
 from __future__ import annotations
 
+from clipper_protocol.errors import ClipperError
 
-class ClipperException(Exception):
+
+class ClipperException(ClipperError):
     """A Clipper operation failed; ``msg`` (and ``str(e)``) says why."""
 
     def __init__(self, msg: str, *args: object) -> None:

@@ -18,9 +18,19 @@ REDIS = "redis"
 PROMETHEUS = "prometheus"
 RPC_BASE = "py-rpc"
 NOOP_CONTAINER = "noop-container"
+#: Framework containers: also tagged with the Python version, as the closure image
+#: (``pytorch311-container``); the ONNX image also as the original's ``caffe2-onnx-container``.
+PYTORCH_CONTAINER = "pytorch-container"
+ONNX_CONTAINER = "onnx-container"
+CAFFE2_ONNX_CONTAINER = "caffe2-onnx-container"
 
 #: Label on every image we build: the ``major.minor`` of its Python.
 PYTHON_VERSION_LABEL = "ai.clipper.python_version"
+#: Labels of the framework images: the framework served and the versions that load models.
+FRAMEWORK_LABEL = "ai.clipper.framework"
+PYTORCH_VERSION_LABEL = "ai.clipper.pytorch_version"
+ONNXRUNTIME_VERSION_LABEL = "ai.clipper.onnxruntime_version"
+ONNX_MAX_OPSET_LABEL = "ai.clipper.onnx_max_opset"
 
 
 def closure_container_name(major: int | None = None, minor: int | None = None) -> str:
@@ -28,6 +38,13 @@ def closure_container_name(major: int | None = None, minor: int | None = None) -
     major = sys.version_info.major if major is None else major
     minor = sys.version_info.minor if minor is None else minor
     return f"python{major}{minor}-closure-container"
+
+
+def framework_container_name(framework: str, major: int | None = None, minor: int | None = None) -> str:
+    """``pytorch311-container`` for ``framework="pytorch"`` on Python 3.11 (default: this interpreter)."""
+    major = sys.version_info.major if major is None else major
+    minor = sys.version_info.minor if minor is None else minor
+    return f"{framework}{major}{minor}-container"
 
 
 def image(name: str, registry: str | None = None, version: str | None = None) -> str:

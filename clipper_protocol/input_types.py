@@ -1,14 +1,30 @@
-"""Input types: canonical names, the aliases the original accepts, wire codes.
+"""Input types and the one input-element codec.
 
 The canonical name is what Redis stores and the admin API returns; the code is
 what travels in RPC frames; the dtype is how a packed input is laid out.
+
+:func:`pack_input` turns one input as a REST body carries it (a JSON value)
+into the bytes an RPC frame carries, as strictly as the original: ``doubles``
+and ``floats`` take arrays of numbers written with a fraction or exponent,
+``integers`` takes int32 integers, ``strings`` a JSON string and ``bytes`` a
+base64 string. :func:`unpack_inputs` turns the frames of a batch into what a
+model function receives. Both ends use these two functions only.
 """
 
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import enum
+import sys
+from collections.abc import Sequence
+from typing import Any, Union
 
 import numpy as np
+
+from clipper_protocol.errors import ClipperError
+from clipper_protocol.json_types import json_type_name
 
 
 class InputType(enum.IntEnum):
@@ -25,12 +41,12 @@ class InputType(enum.IntEnum):
         return self.name.lower()
 
     @property
-    def dtype(self) -> np.dtype | None:
+    def dtype(self) -> np.dtype[Any] | None:
         """numpy dtype of one element on the wire; None for strings."""
         return _DTYPES[self]
 
 
-_DTYPES: dict[InputType, np.dtype | None] = {
+_DTYPES: dict[InputType, np.dtype[Any] | None] = {
     InputType.BYTES: np.dtype(np.int8),
     InputType.INTEGERS: np.dtype("<i4"),
     InputType.FLOATS: np.dtype("<f4"),
@@ -53,7 +69,7 @@ for _type, _names in {
 ACCEPTED_INPUT_TYPE_NAMES: tuple[str, ...] = tuple(_ALIASES)
 
 
-class InvalidInputType(ValueError):
+class InvalidInputType(ClipperError, ValueError):
     """An input-type string that is none of the accepted names."""
 
     def __init__(self, value: object) -> None:
@@ -84,3 +100,110 @@ def canonical_input_type(value: str) -> str:
 def input_type_from_code(code: int) -> InputType:
     """Input type for an RPC wire code; ValueError if unknown."""
     return InputType(code)
+
+
+# --------------------------------------------------------------------------
+# The input-element codec
+
+DEFAULT_MAX_INPUT_ELEMENTS = 1_000_000
+"""Most elements one array input may hold unless the caller says otherwise."""
+
+
+class InvalidInput(ClipperError, ValueError):
+    """An input that does not fit its type; ``detail`` says why, in the original's words.
+
+    The message names the key and the problem but never quotes the value:
+    error bodies must not echo request bytes back.
+    """
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(detail)
+
+
+class InputTooLarge(InvalidInput):
+    """An array input with more elements than allowed."""
+
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_BIG_ENDIAN = sys.byteorder == "big"
+assert array.array("i").itemsize == 4, "int32 inputs need a 4-byte C int"
+
+
+def pack_input(
+    value: object, input_type: InputType, key: str = "input", max_elements: int = DEFAULT_MAX_INPUT_ELEMENTS
+) -> bytes:
+    """Validate one JSON input for ``input_type`` and pack it for the wire.
+
+    ``key`` is the JSON key it came under (for messages). Raises
+    :class:`InvalidInput` (or :class:`InputTooLarge`).
+    """
+    if input_type is InputType.STRINGS:
+        if type(value) is not str:
+            raise InvalidInput(f"Type mismatch! JSON key {key} expected type Stringbut found type "
+                               f"{json_type_name(value)}")
+        return value.encode()
+    if input_type is InputType.BYTES:
+        if type(value) is not str:
+            raise InvalidInput(f"Type mismatch! JSON key {key} expected type String (base64)but found type "
+                               f"{json_type_name(value)}")
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"JSON key {key} is not valid base64") from None
+    if type(value) is not list:
+        raise InvalidInput(f"Type mismatch! JSON key {key} expected type Arraybut found type {json_type_name(value)}")
+    if not value:
+        raise InvalidInput(f"JSON key {key} is an empty array; an input needs at least one element")
+    if len(value) > max_elements:
+        raise InputTooLarge(f"JSON key {key} holds an array of {len(value)} elements; the limit is {max_elements} "
+                            "(setting max_input_elements)")
+    if input_type is InputType.INTEGERS:
+        for x in value:
+            if type(x) is not int:
+                raise InvalidInput(f"Array input of type {json_type_name(x)} is not of type int")
+            if not _INT32_MIN <= x <= _INT32_MAX:
+                raise InvalidInput(f"An integer in JSON key {key} does not fit a 32-bit int")
+        return _packed("i", value)
+    for x in value:
+        if type(x) is not float:
+            target = "double" if input_type is InputType.DOUBLES else "float"
+            raise InvalidInput(f"Array input of type {json_type_name(x)} is not of type {target}")
+    if input_type is InputType.FLOATS:
+        if any(abs(x) > _FLOAT32_MAX for x in value):
+            raise InvalidInput("Array input is out of the range of a 32-bit float")
+        return _packed("f", value)
+    return _packed("d", value)
+
+
+def _packed(typecode: str, values: list[Any]) -> bytes:
+    """Little-endian machine values; array.array beats numpy on short vectors."""
+    arr = array.array(typecode, values)
+    if _BIG_ENDIAN:
+        arr.byteswap()
+    return arr.tobytes()
+
+
+Frame = Union[bytes, memoryview, bytearray]
+
+
+def unpack_inputs(input_type: InputType, inputs: Sequence[Frame]) -> object:
+    """Turn packed inputs into what a model function receives.
+
+    Numeric and bytes inputs become numpy arrays: one 2-D array of shape
+    ``(N, L)`` when every input has the same length, else a list of 1-D arrays.
+    Strings become a list of ``str`` (the original handed Python 3 models
+    ``bytes``; ``str`` is what functions written for Python 3 expect).
+    """
+    if input_type is InputType.STRINGS:
+        return [bytes(x).decode("utf-8", errors="replace") for x in inputs]
+    dtype = input_type.dtype
+    assert dtype is not None
+    if not inputs:
+        return np.empty((0, 0), dtype=dtype)
+    first = len(inputs[0])
+    if all(len(x) == first for x in inputs) and first % dtype.itemsize == 0:
+        flat = np.frombuffer(b"".join(inputs), dtype=dtype)
+        return flat.reshape(len(inputs), first // dtype.itemsize)
+    return [np.frombuffer(x, dtype=dtype) for x in inputs]

@@ -1,4 +1,10 @@
-"""Rules for model names, versions and labels, as the original enforces them."""
+"""Rules for names and versions of models and applications.
+
+Model names, versions and labels follow the original. Application names are
+ours to check (the original accepted any string): they become URL paths
+(``/<app>/predict``), Redis keys and metric names, so they follow the same
+DNS-1123 rule as deployed model names.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,11 @@ _DEPLOY_REGEX = re.compile(DEPLOY_REGEX_STR)
 # name, version or label (the management frontend rejects them).
 FORBIDDEN_ITEM_CHARS = (",", ":")
 
+APPLICATION_NAME_RULE = (
+    "it must consist of lower case alphanumeric characters or '-', and must start and end with an "
+    f"alphanumeric character (regex used for validation is '{DEPLOY_REGEX_STR}')"
+)
+
 
 def is_valid_deploy_name(value: str) -> bool:
     """True if ``value`` may name a deployed model or version."""
@@ -22,3 +33,16 @@ def is_valid_deploy_name(value: str) -> bool:
 def contains_forbidden_chars(value: str) -> bool:
     """True if ``value`` holds ``,`` or ``:``."""
     return any(c in value for c in FORBIDDEN_ITEM_CHARS)
+
+
+def application_name_problem(name: object) -> str | None:
+    """What is wrong with ``name`` as a new application's name, or None if nothing.
+
+    The rule of deployed model names (:data:`DEPLOY_REGEX_STR`), applied by
+    the management frontend to ``add_app`` and by the admin library to
+    ``register_application``. Applications already in Redis under other
+    names can still be read and deleted.
+    """
+    if isinstance(name, str) and is_valid_deploy_name(name):
+        return None
+    return f"{name!r} is not a valid application name: {APPLICATION_NAME_RULE}"

@@ -9,6 +9,8 @@ DB      key                         type      content
 1       ``<app>:<uid>:0``           string    selection state ``{"y_hat": ...}``
 2       ``<model>:<version>``       hash      :class:`ModelRecord`
 3       ``<model>,<version>,<id>``  hash      :class:`ContainerRecord`
+4       ``query_frontend:<id>``     string    a query frontend's liveness (TTL; ours)
+4       ``replica_ids:<m>,<v>``     string    replica-id counter (INCR; ours)
 5       ``<app>``                   hash      :class:`ApplicationRecord`
 6       ``CURRENT_MODEL_VERSION:<m>`` string  the model's current version
 7       ``<app>``                   set       names of the linked models
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from clipper_protocol.constants import CONTAINERLESS_MODEL_IMAGE, DEFAULT_SELECTION_POLICY
 
@@ -35,6 +39,17 @@ class RedisDB(enum.IntEnum):
 
 
 CURRENT_MODEL_VERSION_PREFIX = "CURRENT_MODEL_VERSION:"
+
+# Hash fields that the management frontend's Lua scripts read or write
+# (passed to them as arguments, never spelt inside the Lua).
+APP_INPUT_TYPE_FIELD = "input_type"
+"""DB 5 application hash: the canonical input type."""
+APP_POLICY_FIELD = "policy"
+"""DB 5 application hash: the selection policy's name."""
+MODEL_INPUT_TYPE_FIELD = "input_type"
+"""DB 2 model hash: the canonical input type."""
+MODEL_VALID_FIELD = "valid"
+"""DB 2 model hash: present (empty) while the version is valid; removed to delete it."""
 
 
 def model_key(name: str, version: str) -> str:
@@ -54,6 +69,25 @@ def container_pattern(name: str, version: str) -> str:
     return f"{_escape_glob(name)},{_escape_glob(version)},*"
 
 
+# DB 4 (unused by the original): the query frontends' replica bookkeeping.
+# Replica ids are claimed with INCR on a counter per model version, so they
+# are unique across the frontends sharing a Redis; each frontend keeps a
+# liveness key with a TTL, and the records (DB 3) of a frontend whose key
+# expired are deleted by the others.
+QUERY_FRONTEND_PREFIX = "query_frontend:"
+REPLICA_ID_COUNTER_PREFIX = "replica_ids:"
+
+
+def frontend_liveness_key(frontend_id: str) -> str:
+    """DB 4 string with a TTL: present while the query frontend ``frontend_id`` runs."""
+    return QUERY_FRONTEND_PREFIX + frontend_id
+
+
+def replica_id_counter_key(name: str, version: str) -> str:
+    """DB 4 counter: INCR gives the next replica id of a model version (minus one: ids start at 0)."""
+    return f"{REPLICA_ID_COUNTER_PREFIX}{name},{version}"
+
+
 def current_version_key(model_name: str) -> str:
     return CURRENT_MODEL_VERSION_PREFIX + model_name
 
@@ -70,7 +104,7 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _decode_hash(raw: dict) -> dict[str, str]:
+def _decode_hash(raw: Mapping[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
@@ -86,21 +120,21 @@ class ApplicationRecord:
 
     def to_hash(self) -> dict[str, str]:
         return {
-            "input_type": self.input_type,
-            "policy": self.policy,
+            APP_INPUT_TYPE_FIELD: self.input_type,
+            APP_POLICY_FIELD: self.policy,
             "default_output": self.default_output,
             "latency_slo_micros": str(self.latency_slo_micros),
         }
 
     @classmethod
-    def from_hash(cls, name: str, raw: dict) -> "ApplicationRecord":
+    def from_hash(cls, name: str, raw: Mapping[Any, Any]) -> "ApplicationRecord":
         h = _decode_hash(raw)
         return cls(
             name=name,
-            input_type=h["input_type"],
+            input_type=h[APP_INPUT_TYPE_FIELD],
             default_output=h.get("default_output", ""),
             latency_slo_micros=int(h["latency_slo_micros"]),
-            policy=h.get("policy", DEFAULT_SELECTION_POLICY),
+            policy=h.get(APP_POLICY_FIELD, DEFAULT_SELECTION_POLICY),
         )
 
 
@@ -122,30 +156,34 @@ class ModelRecord:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "load": "0.000000",
-            "input_type": self.input_type,
+            MODEL_INPUT_TYPE_FIELD: self.input_type,
             "labels": ",".join(self.labels),
             "container_name": self.container_name,
             "model_data_path": self.model_data_path,
             "batch_size": str(self.batch_size),
         }
         if self.valid:
-            h["valid"] = ""
+            h[MODEL_VALID_FIELD] = ""
         return h
 
     @classmethod
-    def from_hash(cls, raw: dict) -> "ModelRecord":
+    def from_hash(cls, raw: Mapping[Any, Any]) -> "ModelRecord":
         h = _decode_hash(raw)
         return cls(
             model_name=h["model_name"],
             model_version=h["model_version"],
-            input_type=h["input_type"],
+            input_type=h[MODEL_INPUT_TYPE_FIELD],
             # The original stores labels comma-joined, so [] reads back as [""].
             labels=h.get("labels", "").split(","),
             container_name=h.get("container_name", CONTAINERLESS_MODEL_IMAGE),
             model_data_path=h.get("model_data_path", ""),
             batch_size=int(h.get("batch_size", "-1") or -1),
-            valid="valid" in h,
+            valid=MODEL_VALID_FIELD in h,
         )
+
+
+FRONTEND_ID_FIELD = "query_frontend_id"
+"""DB 3 record hash (ours, after the original's seven fields): the id of the frontend that wrote it."""
 
 
 @dataclass(slots=True)
@@ -158,6 +196,8 @@ class ContainerRecord:
     zmq_connection_id: int
     input_type: str
     batch_size: int = 1
+    query_frontend_id: str = ""
+    """Ours: the frontend that wrote the record (empty in records of the original's)."""
 
     @property
     def model_id(self) -> str:
@@ -172,10 +212,11 @@ class ContainerRecord:
             "zmq_connection_id": str(self.zmq_connection_id),
             "batch_size": str(self.batch_size),
             "input_type": self.input_type,
+            **({FRONTEND_ID_FIELD: self.query_frontend_id} if self.query_frontend_id else {}),
         }
 
     @classmethod
-    def from_hash(cls, raw: dict) -> "ContainerRecord":
+    def from_hash(cls, raw: Mapping[Any, Any]) -> "ContainerRecord":
         h = _decode_hash(raw)
         return cls(
             model_name=h["model_name"],
@@ -184,6 +225,7 @@ class ContainerRecord:
             zmq_connection_id=int(h.get("zmq_connection_id", "0")),
             input_type=h["input_type"],
             batch_size=int(h.get("batch_size", "1")),
+            query_frontend_id=h.get(FRONTEND_ID_FIELD, ""),
         )
 
 

@@ -26,6 +26,9 @@ appends a ``nonce`` frame to its request-metadata heartbeats, and a container
 with the secret appends ``proof`` = :func:`registration_proof` to its
 new-container message. Both frames are optional trailing frames, so either
 side without a secret speaks the original protocol unchanged.
+
+The inputs inside a prediction request are packed by the one input-element
+codec, :mod:`clipper_protocol.input_types` (``pack_input``/``unpack_inputs``).
 """
 
 from __future__ import annotations
@@ -35,18 +38,21 @@ import hashlib
 import hmac
 import struct
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 
+from clipper_protocol.errors import ClipperError
+from clipper_protocol.input_types import Frame as Frame  # re-exported: the frame type of both codecs
 from clipper_protocol.input_types import InputType
+from clipper_protocol.input_types import unpack_inputs as unpack_inputs  # the element codec, for containers
 
 RPC_VERSION = 3
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _EMPTY = b""
-Frame = Union[bytes, memoryview, bytearray]
 
 
 class MessageType(enum.IntEnum):
@@ -65,7 +71,7 @@ class RequestType(enum.IntEnum):
     FEEDBACK = 1
 
 
-class RpcProtocolError(ValueError):
+class RpcProtocolError(ClipperError, ValueError):
     """Frames that do not form a valid RPC message."""
 
 
@@ -321,48 +327,6 @@ def check_registration_proof(secret: bytes, nonce: bytes, msg: NewContainer) -> 
     """Whether ``msg`` carries a valid proof for ``secret`` and ``nonce`` (constant time)."""
     expected = registration_proof(secret, nonce, msg.model_name, msg.model_version, msg.input_type)
     return hmac.compare_digest(expected, msg.proof)
-
-
-# --------------------------------------------------------------------------
-# Element encoding
-
-
-def pack_input(input_type: InputType, value: object) -> bytes:
-    """Pack one already-validated input for the wire.
-
-    Numeric types take a sequence of numbers, ``bytes`` takes raw bytes and
-    ``strings`` takes a ``str``.
-    """
-    if input_type is InputType.STRINGS:
-        assert isinstance(value, str)
-        return value.encode()
-    if input_type is InputType.BYTES:
-        assert isinstance(value, (bytes, bytearray))
-        return bytes(value)
-    dtype = input_type.dtype
-    assert dtype is not None
-    return np.asarray(value, dtype=dtype).tobytes()
-
-
-def unpack_inputs(input_type: InputType, inputs: Sequence[Frame]) -> object:
-    """Turn packed inputs into what a model function receives.
-
-    Numeric and bytes inputs become numpy arrays: one 2-D array of shape
-    ``(N, L)`` when every input has the same length, else a list of 1-D arrays.
-    Strings become a list of ``str`` (the original handed Python 3 models
-    ``bytes``; ``str`` is what functions written for Python 3 expect).
-    """
-    if input_type is InputType.STRINGS:
-        return [bytes(x).decode("utf-8", errors="replace") for x in inputs]
-    dtype = input_type.dtype
-    assert dtype is not None
-    if not inputs:
-        return np.empty((0, 0), dtype=dtype)
-    first = len(inputs[0])
-    if all(len(x) == first for x in inputs) and first % dtype.itemsize == 0:
-        flat = np.frombuffer(b"".join(inputs), dtype=dtype)
-        return flat.reshape(len(inputs), first // dtype.itemsize)
-    return [np.frombuffer(x, dtype=dtype) for x in inputs]
 
 
 # --------------------------------------------------------------------------

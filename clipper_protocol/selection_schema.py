@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clipper_protocol.constants import DEFAULT_SELECTION_POLICY
+from clipper_protocol.errors import ClipperError
 from clipper_protocol.names import contains_forbidden_chars
 
 DEFAULT_POLICY = DEFAULT_SELECTION_POLICY
@@ -53,7 +54,7 @@ _ALLOWED: dict[str, frozenset[str]] = {
 }
 
 
-class SelectionParamsError(ValueError):
+class SelectionParamsError(ClipperError, ValueError):
     """A policy name or parameter is invalid; the message names it."""
 
 

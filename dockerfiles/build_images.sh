@@ -9,6 +9,11 @@
 #   - Python packages come from a wheelhouse built on this host at
 #     build/wheelhouse (the project wheel plus the pinned wheels of
 #     dockerfiles/requirements.txt), installed with --no-index.
+# Framework images (pytorch, onnx) always install from a second wheelhouse
+# built on this host, build/framework-wheels (dockerfiles/requirements-*.txt;
+# torch is this machine's CPU wheel, never a CUDA build from PyPI); it also
+# keeps wheels that model images pip-install offline (xgboost-cpu).
+#   --only NAME[,NAME]  build only these images (and py-rpc, which they build on)
 # --online: the official base images (python:3.11-slim, debian:bookworm-slim)
 #   and PyPI, as on any machine that can pull; only the project wheel is local.
 #
@@ -25,16 +30,20 @@ ONLINE=0
 LOCAL_BASE="clipper-local/bookworm-python:3.11"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 WHEELHOUSE="$ROOT/build/wheelhouse"
+FRAMEWORK_WHEELS="$ROOT/build/framework-wheels"
+ONLY=""
 PIP="${PIP:-$ROOT/.venv/bin/pip}"
 [[ -x "$PIP" ]] || PIP="python3 -m pip"
 
-usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --registry) REGISTRY="${2:?--registry needs a value}"; shift 2 ;;
         --registry=*) REGISTRY="${1#*=}"; shift ;;
         --online) ONLINE=1; shift ;;
+        --only) ONLY=",${2:?--only needs a value},"; shift 2 ;;
+        --only=*) ONLY=",${1#*=},"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "build_images.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -136,15 +145,38 @@ SOURCE_DATE_EPOCH=315532800 $PIP wheel --quiet --no-deps -w "$WHEELHOUSE/project
 rm -rf "$src" "$src.log"
 log "wheelhouse: $(ls "$WHEELHOUSE"/project/*.whl | xargs -n1 basename), $(ls "$WHEELHOUSE"/deps/*.whl 2>/dev/null | wc -l) dependency wheels"
 
+# Framework wheels: the exact pins, without dependency resolution (every
+# runtime dependency is pinned in the requirements file itself).
+mkdir -p "$FRAMEWORK_WHEELS/wheels"
+cp "$DOCKERFILES"/requirements-pytorch.txt "$DOCKERFILES"/requirements-onnx.txt \
+   "$DOCKERFILES"/requirements-wheelhouse.txt "$DOCKERFILES"/probe_onnx_opset.py "$FRAMEWORK_WHEELS/"
+want="$(cat "$FRAMEWORK_WHEELS"/requirements-*.txt | sha256sum | cut -d' ' -f1)"
+if [[ "$(cat "$FRAMEWORK_WHEELS/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
+    log "framework wheelhouse: fetching the pinned wheels (torch: the CPU wheel)"
+    rm -f "$FRAMEWORK_WHEELS"/wheels/*.whl
+    cat "$FRAMEWORK_WHEELS"/requirements-*.txt | sed 's/[[:space:]]*#.*$//; /^[[:space:]]*$/d' \
+        > "$FRAMEWORK_WHEELS/.all-requirements.txt"
+    $PIP download --quiet --only-binary=:all: --no-deps -r "$FRAMEWORK_WHEELS/.all-requirements.txt" \
+        -d "$FRAMEWORK_WHEELS/wheels" 2> >(grep -v "^WARNING: Location" >&2)
+    echo "$want" > "$FRAMEWORK_WHEELS/.requirements.sha256"
+else
+    log "framework wheelhouse: up to date"
+fi
+TORCH_VERSION="$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-pytorch.txt")"
+ONNXRUNTIME_VERSION="$(sed -n 's/^onnxruntime==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-onnx.txt")"
+
 # --- (c) images -----------------------------------------------------------------
 PYTHON_VERSION="$(docker run --rm --entrypoint python3 "$PY_BASE" \
     -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 CLOSURE="python${PYTHON_VERSION//./}-closure-container"
 RPC="$REGISTRY/py-rpc:$VERSION"
 
+wanted() { [[ -z "$ONLY" || "$ONLY" == *",$1,"* ]]; }
+
 build() {  # build NAME DOCKERFILE CONTEXT [--build-arg ...]
     local name="$1" dockerfile="$2" context="$3" t0=$SECONDS
     shift 3
+    if [[ "$name" != py-rpc ]] && ! wanted "$name"; then return; fi
     log "building $REGISTRY/$name:$VERSION"
     if ! docker build --rm --force-rm -f "$DOCKERFILES/$dockerfile" \
         -t "$REGISTRY/$name:$VERSION" -t "$REGISTRY/$name:latest" "$@" "$context" \
@@ -165,6 +197,34 @@ build "$CLOSURE" python-closure-container.Dockerfile "$DOCKERFILES" --build-arg 
 build noop-container noop-container.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$RPC"
 build redis redis.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$DEB_BASE"
 build prometheus prometheus.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$DEB_BASE"
+
+alias_image() {  # alias_image NAME ALIAS: one more name for an image just built
+    docker tag "$REGISTRY/$1:$VERSION" "$REGISTRY/$2:$VERSION"
+    docker tag "$REGISTRY/$1:$VERSION" "$REGISTRY/$2:latest"
+    log "tagged $REGISTRY/$1:$VERSION as $REGISTRY/$2:$VERSION"
+}
+
+# Framework images: py-rpc plus the framework in one layer (shared with the closure image otherwise).
+PYTORCH="pytorch${PYTHON_VERSION//./}-container"
+if wanted pytorch-container || wanted "$PYTORCH"; then
+    ONLY="${ONLY:+$ONLY$PYTORCH,}"
+    build "$PYTORCH" pytorch-container.Dockerfile "$FRAMEWORK_WHEELS" \
+        --build-arg BASE_IMAGE="$RPC" --build-arg TORCH_VERSION="$TORCH_VERSION"
+    alias_image "$PYTORCH" pytorch-container
+fi
+if wanted onnx-container || wanted caffe2-onnx-container; then
+    ONLY="${ONLY:+${ONLY}onnx-container,onnx-probe,}"
+    # The build stage first, to read the highest opset its onnxruntime runs for the label.
+    build onnx-probe onnx-container.Dockerfile "$FRAMEWORK_WHEELS" --target build --build-arg BASE_IMAGE="$RPC"
+    ONNX_MAX_OPSET="$(docker run --rm --network none --entrypoint python \
+        -e PYTHONPATH=/opt/clipper-frameworks/onnx:/opt/onnx-probe "$REGISTRY/onnx-probe:$VERSION" \
+        /wheels/probe_onnx_opset.py)"
+    docker rmi "$REGISTRY/onnx-probe:$VERSION" "$REGISTRY/onnx-probe:latest" > /dev/null
+    log "onnxruntime $ONNXRUNTIME_VERSION runs ONNX opsets up to $ONNX_MAX_OPSET"
+    build onnx-container onnx-container.Dockerfile "$FRAMEWORK_WHEELS" --build-arg BASE_IMAGE="$RPC" \
+        --build-arg ONNXRUNTIME_VERSION="$ONNXRUNTIME_VERSION" --build-arg ONNX_MAX_OPSET="$ONNX_MAX_OPSET"
+    alias_image onnx-container caffe2-onnx-container
+fi
 
 log "done in $((SECONDS - START))s:"
 docker images --format '  {{.Repository}}:{{.Tag}}\t{{.Size}}' "$REGISTRY/*" | grep ":$VERSION" | sort

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
+from clipper_service.process import configure_logging, run_until_signalled
 from management_frontend.server import serve
 from management_frontend.settings import load_settings
-
-LOG_FORMAT = "%(asctime)s %(levelname)-8s [%(name)s] %(message)s"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(argv)
-    logging.basicConfig(format=LOG_FORMAT, level=settings.log_level.upper(), stream=sys.stderr)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(settings))
-    else:
-        uvloop.run(serve(settings))
-    return 0
+    configure_logging("MGMTFRONTEND", settings.log_level)
+    return run_until_signalled(lambda stop: serve(settings, stop))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,14 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from clipper_protocol.admin_api import ADMIN_PREFIX, HEALTHZ_PATH, PING_PATH, READY_PATH
+
 logger = logging.getLogger("clipper.management_frontend.auth")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Paths answered without a token: liveness and readiness probes.
-OPEN_PATHS = frozenset({"/admin/ping", "/ready", "/healthz"})
+OPEN_PATHS = frozenset({PING_PATH, READY_PATH, HEALTHZ_PATH})
 TOKEN_HEADER = "X-Clipper-Token"
 _HINT = (
     "Send 'Authorization: Bearer <token>' or 'X-Clipper-Token: <token>'; the admin library "
@@ -61,7 +63,7 @@ def token_middleware(expected: str) -> Middleware:
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/admin/") or request.path in OPEN_PATHS:
+        if not request.path.startswith(ADMIN_PREFIX) or request.path in OPEN_PATHS:
             return await handler(request)
         presented = presented_token(request)
         if presented is None:

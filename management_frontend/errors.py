@@ -7,8 +7,10 @@ answered 500 with a generic body.
 
 from __future__ import annotations
 
+from clipper_protocol.errors import ClipperError
 
-class ManagementError(Exception):
+
+class ManagementError(ClipperError):
     """An error answered to the client: ``status`` with ``message`` as body."""
 
     status: int = 400
@@ -50,7 +52,7 @@ class StoreUnavailableError(ManagementError):
         self.reason = reason
 
 
-class StoreError(Exception):
+class StoreError(ClipperError):
     """Redis answered a command with an error (not a connectivity problem).
 
     Not an HTTP error by itself: the service turns it into the original's

@@ -6,6 +6,11 @@ traffic is still noticed and logged, and so that recovery is logged as soon
 as Redis is back: it pings with capped exponential backoff while Redis is
 unreachable (one line when it goes, one when it returns, and a reminder at
 most every ``REMINDER_S``), and at a calm interval while it is reachable.
+
+It runs under the server's :class:`~clipper_service.supervisor.TaskSupervisor`:
+an unexpected error ends the run, and the supervisor logs it with its
+traceback, answers ``/ready`` 503 naming it, and restarts the watcher with
+backoff.
 """
 
 from __future__ import annotations
@@ -51,7 +56,5 @@ async def watch_redis(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_retry_s)
             continue
-        except Exception:  # noqa: BLE001 - a watcher must outlive surprises; it only logs
-            logger.exception("Redis watcher: unexpected error")
         down_since, delay = None, first_retry_s
         await asyncio.sleep(healthy_interval_s)

@@ -20,26 +20,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from clipper_protocol import admin_api
+from clipper_protocol.admin_api import Endpoint
+from clipper_service.supervisor import TaskSupervisor
 from management_frontend.errors import ManagementError, StoreUnavailableError
 from management_frontend.openapi import openapi_document
-from management_frontend.protocol import (
-    AddAppRequest,
-    AddModelRequest,
-    AppNameFieldRequest,
-    AppNameRequest,
-    ContainerRequest,
-    GetStateRequest,
-    ModelLinksRequest,
-    Request,
-    VerboseRequest,
-    VersionedModelRequest,
-)
-from management_frontend.selection import GetSelectionPolicyRequest, SetSelectionPolicyRequest
+from management_frontend.protocol import parse_request
 from management_frontend.service import ManagementService
 
 logger = logging.getLogger("clipper.management_frontend.http")
 
 SERVICE_KEY = web.AppKey("service", ManagementService)
+SUPERVISOR_KEY = web.AppKey("supervisor", TaskSupervisor)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,44 +49,25 @@ def _error_object(error: str, cause: str, status: int) -> web.Response:
     return json_response({"error": error, "cause": cause}, status=status)
 
 
-# (path under /admin/, request type, service method, renders the result as JSON?)
-_ADMIN_POST_ROUTES: list[tuple[str, type[Request], str, bool]] = [
-    ("add_app", AddAppRequest, "add_app", False),
-    ("delete_app", AppNameRequest, "delete_app", False),
-    ("add_model_links", ModelLinksRequest, "add_model_links", False),
-    ("delete_model_links", ModelLinksRequest, "delete_model_links", False),
-    ("add_model", AddModelRequest, "add_model", False),
-    ("set_model_version", VersionedModelRequest, "set_model_version", False),
-    ("delete_versioned_model", VersionedModelRequest, "delete_versioned_model", False),
-    ("get_all_applications", VerboseRequest, "get_all_applications", True),
-    ("get_application", AppNameRequest, "get_application", True),
-    ("get_linked_models", AppNameFieldRequest, "get_linked_models", True),
-    ("get_all_models", VerboseRequest, "get_all_models", True),
-    ("get_model", VersionedModelRequest, "get_model", True),
-    ("get_all_containers", VerboseRequest, "get_all_containers", True),
-    ("get_container", ContainerRequest, "get_container", True),
-    # The state is the app's default output, sent raw rather than JSON-encoded.
-    ("get_state", GetStateRequest, "get_state", False),
-    # Model selection (management_frontend.selection).
-    ("set_selection_policy", SetSelectionPolicyRequest, "set_selection_policy", False),
-    ("get_selection_policy", GetSelectionPolicyRequest, "get_selection_policy", True),
-]
-
-ADMIN_PATHS: tuple[str, ...] = tuple(f"/admin/{p}" for p, *_ in _ADMIN_POST_ROUTES) + (
-    "/admin/ping",
-    "/admin/openapi.json",
+ADMIN_PATHS: tuple[str, ...] = tuple(e.path for e in admin_api.POST_ENDPOINTS) + (
+    admin_api.PING_PATH,
+    admin_api.OPENAPI_PATH,
 )
 
 
-def _admin_handler(request_type: type[Request], method: str, as_json: bool) -> Handler:
+def _admin_handler(endpoint: Endpoint[Any]) -> Handler:
+    """``POST /admin/<name>``: parse the body, call the service method of the same name, render."""
+    if not callable(getattr(ManagementService, endpoint.name, None)):
+        raise TypeError(f"ManagementService has no operation for {endpoint.path}")
+
     async def handle(request: web.Request) -> web.StreamResponse:
         body = await request.read()  # raises 413 past client_max_size
-        parsed = request_type.parse(body)
-        operation = getattr(request.app[SERVICE_KEY], method)
+        parsed = parse_request(endpoint.request, body)
+        operation: Callable[[Any], Awaitable[Any]] = getattr(request.app[SERVICE_KEY], endpoint.name)
         result = await operation(parsed)
-        return json_response(result) if as_json else text_response(result)
+        return json_response(result) if endpoint.answers_json else text_response(result)
 
-    handle.__name__ = f"handle_{method}"
+    handle.__name__ = f"handle_{endpoint.name}"
     return handle
 
 
@@ -111,8 +84,13 @@ async def handle_healthz(request: web.Request) -> web.StreamResponse:
 async def handle_ready(request: web.Request) -> web.StreamResponse:
     """Readiness: ``{"ready": true}`` when Redis answers PING, else 503 with the reason.
 
-    The reason starts with ``redis unreachable`` as the query frontend's does.
+    The reason starts with ``redis unreachable`` as the query frontend's does;
+    a background loop that crashed and has not run again makes it 503 too,
+    naming the loop and its error.
     """
+    ok, reason = request.app[SUPERVISOR_KEY].readiness()
+    if not ok:
+        return json_response({"ready": False, "reason": reason}, status=503)
     try:
         await request.app[SERVICE_KEY].store.ping()
     except StoreUnavailableError as e:
@@ -164,9 +142,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def add_routes(app: web.Application) -> None:
-    for path, request_type, method, as_json in _ADMIN_POST_ROUTES:
-        app.router.add_post(f"/admin/{path}", _admin_handler(request_type, method, as_json))
-    app.router.add_get("/admin/ping", handle_ping)
-    app.router.add_get("/admin/openapi.json", handle_openapi)
-    app.router.add_get("/ready", handle_ready)
-    app.router.add_get("/healthz", handle_healthz)
+    for endpoint in admin_api.POST_ENDPOINTS:
+        app.router.add_post(endpoint.path, _admin_handler(endpoint))
+    app.router.add_get(admin_api.PING_PATH, handle_ping)
+    app.router.add_get(admin_api.OPENAPI_PATH, handle_openapi)
+    app.router.add_get(admin_api.READY_PATH, handle_ready)
+    app.router.add_get(admin_api.HEALTHZ_PATH, handle_healthz)

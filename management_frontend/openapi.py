@@ -1,9 +1,9 @@
 """OpenAPI 3 description of the admin API, served at ``GET /admin/openapi.json``.
 
-Hand-written to match :mod:`management_frontend.protocol` (request bodies)
-and :mod:`management_frontend.http` (routes); a test checks that it lists
-every route the app serves. Error bodies keep the original's shapes: 400 is
-the original's message as text (sent with ``Content-Type: application/json``,
+Generated from :mod:`clipper_protocol.admin_api`, the definitions the routes
+are served from, so it lists exactly the routes the app serves and the body
+fields it reads. Error bodies keep the original's shapes: 400 is the
+original's message as text (sent with ``Content-Type: application/json``,
 as the original did), 401/404/405/413 a JSON ``{"error", "cause"}`` object,
 503 a message saying Redis is unreachable.
 """
@@ -13,79 +13,17 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-Json = dict[str, Any]
+from clipper_protocol import admin_api
+from clipper_protocol.admin_api import Answer, Endpoint
+from clipper_protocol.json_body import Json, JsonMessage
 
-_STR: Json = {"type": "string"}
-_INT: Json = {"type": "integer"}
-_STR_LIST: Json = {"type": "array", "items": _STR}
-_INPUT_TYPE: Json = {
-    "type": "string",
-    "description": "integers, floats, doubles, bytes or strings (or the original's aliases, e.g. ints)",
-}
+POST_OPERATIONS: dict[str, Endpoint[Any]] = dict(admin_api.ENDPOINTS_BY_NAME)
+"""Every ``POST /admin/<name>`` operation, by name."""
 
 
-def _object(**props: Json) -> Json:
-    return {"type": "object", "required": sorted(props), "properties": props}
-
-
-# name -> request body schema
-SCHEMAS: dict[str, Json] = {
-    "AddApp": _object(name=_STR, input_type=_INPUT_TYPE, default_output=_STR, latency_slo_micros=_INT),
-    "AppName": _object(name=_STR),
-    "AppNameField": _object(app_name=_STR),
-    "ModelLinks": _object(app_name=_STR, model_names=_STR_LIST),
-    "AddModel": _object(
-        model_name=_STR,
-        model_version=_STR,
-        labels=_STR_LIST,
-        input_type=_INPUT_TYPE,
-        container_name=_STR,
-        model_data_path=_STR,
-        batch_size={"type": "integer", "description": "positive, or -1 for adaptive batching"},
-    ),
-    "VersionedModel": _object(model_name=_STR, model_version=_STR),
-    "Verbose": _object(verbose={"type": "boolean"}),
-    "Container": _object(model_name=_STR, model_version=_STR, replica_id=_INT),
-    "GetState": _object(app_name=_STR, uid=_INT),
-    "SetSelectionPolicy": {
-        "type": "object",
-        "required": ["app_name", "policy"],
-        "properties": {
-            "app_name": _STR,
-            "policy": {"type": "string", "enum": ["DefaultOutputSelectionPolicy", "ABSplitPolicy",
-                                                  "EpsilonGreedyPolicy", "Exp3Policy", "Exp4Policy"]},
-            "params": {"type": "object", "description": "the policy's parameters (docs/model-selection.md)"},
-        },
-    },
-    "Error": {
-        "type": "object",
-        "properties": {"error": _STR, "cause": _STR},
-        "required": ["error", "cause"],
-    },
-}
-
-# path under /admin/ -> (request schema, summary, answers JSON?)
-POST_OPERATIONS: dict[str, tuple[str, str, bool]] = {
-    "add_app": ("AddApp", "Register an application", False),
-    "delete_app": ("AppName", "Delete an application, its links and its selection state", False),
-    "add_model_links": ("ModelLinks", "Link one model to an application", False),
-    "delete_model_links": ("ModelLinks", "Unlink models from an application", False),
-    "add_model": ("AddModel", "Register a model version and make it current", False),
-    "set_model_version": ("VersionedModel", "Make a registered version the current one", False),
-    "delete_versioned_model": ("VersionedModel", "Mark a model version invalid", False),
-    "get_all_applications": ("Verbose", "List applications (names, or records when verbose)", True),
-    "get_application": ("AppName", "One application's record ({} if unknown)", True),
-    "get_linked_models": ("AppNameField", "Models linked to an application", True),
-    "get_all_models": ("Verbose", "List model versions (ids, or records when verbose)", True),
-    "get_model": ("VersionedModel", "One model version's record ({} if unknown)", True),
-    "get_all_containers": ("Verbose", "List connected replicas (ids, or records when verbose)", True),
-    "get_container": ("Container", "One replica's record ({} if unknown)", True),
-    "get_state": ("GetState", "An application's default output, as stored selection state", False),
-    "set_selection_policy": ("SetSelectionPolicy", "Set an application's model-selection policy and parameters",
-                             False),
-    "get_selection_policy": ("AppNameField", "An application's selection policy, parameters and learned state",
-                             True),
-}
+def component_name(message: type[JsonMessage]) -> str:
+    """``AddAppRequest`` -> ``AddApp``; ``ApplicationInfo`` stays ``ApplicationInfo``."""
+    return message.__name__.removesuffix("Request")
 
 
 def _ref(name: str) -> Json:
@@ -96,25 +34,43 @@ def _error(description: str) -> Json:
     return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
 
 
+_TEXT: Json = {"type": "string"}
 _AUTH_ERRORS: Json = {
     "401": _error("No or wrong admin token (only when the frontend is started with one)"),
 }
 
 
-def _post(schema: str, summary: str, as_json: bool) -> Json:
-    ok_schema: Json = {} if as_json else {"type": "string"}
+def _success_schema(endpoint: Endpoint[Any]) -> Json:
+    record = _ref(component_name(endpoint.record)) if endpoint.record is not None else {"type": "object"}
+    match endpoint.answer:
+        case Answer.MESSAGE:
+            return dict(_TEXT)
+        case Answer.RECORD:
+            return {"oneOf": [record, {"type": "object", "maxProperties": 0}]}
+        case Answer.LISTING:
+            return {"type": "array", "items": {"oneOf": [_TEXT, record]}}
+        case Answer.NAMES:
+            return {"type": "array", "items": _TEXT}
+
+
+def _post(endpoint: Endpoint[Any]) -> Json:
     return {
         "post": {
-            "summary": summary,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(schema)}}},
+            "summary": endpoint.summary,
+            "operationId": endpoint.name,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(component_name(endpoint.request))}},
+            },
             "responses": {
-                "200": {"description": "Success", "content": {"application/json": {"schema": ok_schema}}},
+                "200": {"description": "Success",
+                        "content": {"application/json": {"schema": _success_schema(endpoint)}}},
                 "400": {"description": "Invalid request: the original's message, as text",
-                        "content": {"application/json": {"schema": {"type": "string"}}}},
+                        "content": {"application/json": {"schema": _TEXT}}},
                 **_AUTH_ERRORS,
                 "413": _error("Body larger than the configured limit"),
                 "503": {"description": "Redis is unreachable; retry later",
-                        "content": {"application/json": {"schema": {"type": "string"}}}},
+                        "content": {"application/json": {"schema": _TEXT}}},
             },
         }
     }
@@ -132,6 +88,21 @@ def _get(summary: str, schema: Json, *, secured: bool) -> Json:
     return {"get": operation}
 
 
+def _schemas() -> Json:
+    messages: list[type[JsonMessage]] = []
+    for endpoint in admin_api.POST_ENDPOINTS:
+        for message in (endpoint.request, endpoint.record):
+            if message is not None and message not in messages:
+                messages.append(message)
+    schemas: Json = {component_name(m): m.openapi_schema() for m in messages}
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"error": dict(_TEXT), "cause": dict(_TEXT)},
+        "required": ["error", "cause"],
+    }
+    return schemas
+
+
 def _version() -> str:
     try:
         return metadata.version("clipper-py")
@@ -141,16 +112,18 @@ def _version() -> str:
 
 def openapi_document() -> Json:
     """The whole OpenAPI 3.0 document (a fresh dict each call)."""
-    paths: Json = {f"/admin/{name}": _post(*spec) for name, spec in POST_OPERATIONS.items()}
-    paths["/admin/ping"] = _get("Liveness: PONG while the process runs", {"type": "string"}, secured=False)
-    paths["/admin/openapi.json"] = _get("This document", {"type": "object"}, secured=True)
-    ready = _get("Readiness: 200 while Redis answers", {"type": "object"}, secured=False)
+    paths: Json = {e.path: _post(e) for e in admin_api.POST_ENDPOINTS}
+    paths[admin_api.PING_PATH] = _get("Liveness: PONG while the process runs", dict(_TEXT), secured=False)
+    paths[admin_api.OPENAPI_PATH] = _get("This document", {"type": "object"}, secured=True)
+    ready = _get("Readiness: 200 while Redis answers and every background loop runs", {"type": "object"},
+                 secured=False)
     ready["get"]["responses"]["503"] = {
-        "description": 'Not ready: {"ready": false, "reason": "redis unreachable: ..."}',
+        "description": 'Not ready: {"ready": false, "reason": "redis unreachable: ..."}, or the reason '
+        "a background loop is down",
         "content": {"application/json": {"schema": {"type": "object"}}},
     }
-    paths["/ready"] = ready
-    paths["/healthz"] = _get("Liveness: ok while the process runs", {"type": "string"}, secured=False)
+    paths[admin_api.READY_PATH] = ready
+    paths[admin_api.HEALTHZ_PATH] = _get("Liveness: ok while the process runs", dict(_TEXT), secured=False)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -161,7 +134,7 @@ def openapi_document() -> Json:
         },
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "clipperToken": {"type": "apiKey", "in": "header", "name": "X-Clipper-Token"},

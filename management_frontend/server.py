@@ -7,7 +7,10 @@ Start-up, in order:
    (``/admin/ping``, ``/ready`` false, 503 for admin calls) even while Redis
    is down, and recovers by itself when it comes back.
 2. Start the Redis watcher (``health.watch_redis``: capped exponential
-   backoff while Redis is down, logging changes only).
+   backoff while Redis is down, logging changes only) under the app's
+   :class:`~clipper_service.supervisor.TaskSupervisor`, which logs a crash
+   with its traceback, makes ``/ready`` 503 with the reason and restarts it
+   with backoff.
 3. Bind the HTTP listener and log one line saying where it listens, and
    whether the admin API requires a token.
 
@@ -15,12 +18,13 @@ Shutdown (SIGTERM/SIGINT), in order:
 
 1. Stop accepting connections.
 2. Let in-flight requests finish, for at most ``shutdown_timeout_s``.
-3. Stop the Redis watcher, then close the Redis connections.
+3. Stop the supervised loops (the Redis watcher), then close the Redis connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -28,9 +32,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from clipper_service.supervisor import TaskSupervisor
 from management_frontend.auth import token_middleware
 from management_frontend.health import watch_redis
-from management_frontend.http import SERVICE_KEY, add_routes, error_middleware
+from management_frontend.http import SERVICE_KEY, SUPERVISOR_KEY, add_routes, error_middleware
 from management_frontend.service import ManagementService
 from management_frontend.settings import Settings
 from management_frontend.state import RedisStateStore
@@ -39,6 +44,7 @@ logger = logging.getLogger("clipper.management_frontend")
 access_logger = logging.getLogger("clipper.management_frontend.access")
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
+WATCHER = "redis-watcher"
 
 
 async def _state_store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -50,12 +56,12 @@ async def _state_store_ctx(app: web.Application) -> AsyncIterator[None]:
         logger.info("Redis at %s is reachable", settings.redis_address)
     except Exception as e:  # logged by the store; serving goes on regardless
         logger.warning("starting without Redis (%s); admin calls answer 503 until it is back", e)
-    watcher = asyncio.create_task(watch_redis(store), name="redis-watcher")
+    supervisor = app[SUPERVISOR_KEY]
+    supervisor.start(WATCHER, functools.partial(watch_redis, store))
     try:
         yield
     finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        await supervisor.close()
         await store.close()
 
 
@@ -71,6 +77,7 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS_KEY] = settings
     app[SERVICE_KEY] = ManagementService(RedisStateStore(settings))
+    app[SUPERVISOR_KEY] = TaskSupervisor("management frontend", logger)
     app.cleanup_ctx.append(_state_store_ctx)
     add_routes(app)
     return app

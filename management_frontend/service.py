@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from clipper_protocol import admin_api
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE, DEFAULT_USER_ID
 from clipper_protocol.names import contains_forbidden_chars
 from clipper_protocol.redis_schema import ApplicationRecord, ModelRecord
@@ -30,13 +31,9 @@ from management_frontend.protocol import (
     container_json,
     model_json,
 )
+from management_frontend.scripts import ScriptOutcome, ScriptResult
 from management_frontend.selection import SelectionOperations
-from management_frontend.state import (
-    RedisStateStore,
-    ScriptResult,
-    container_id_from_key,
-    decode_selection_state,
-)
+from management_frontend.state import RedisStateStore, container_id_from_key, decode_selection_state
 
 logger = logging.getLogger("clipper.management_frontend.service")
 
@@ -49,8 +46,8 @@ def _incompatible_version(model: str, app: str, app_type: str, new_type: str) ->
     )
 
 
-def _unexpected(result: ScriptResult, operation: str) -> RuntimeError:
-    return RuntimeError(f"{operation}: unexpected script result {result}")
+def _unexpected(outcome: ScriptOutcome, operation: str) -> RuntimeError:
+    return RuntimeError(f"{operation}: unexpected script result {outcome}")
 
 
 class ManagementService(SelectionOperations):
@@ -64,19 +61,19 @@ class ManagementService(SelectionOperations):
     async def add_app(self, req: AddAppRequest) -> str:
         app = ApplicationRecord(
             name=req.name,
-            input_type=req.input_type.canonical_name,
+            input_type=req.parsed_input_type.canonical_name,
             default_output=req.default_output,
             latency_slo_micros=req.latency_slo_micros,
         )
         try:
-            result = await self.store.add_application(app)
+            outcome = await self.store.add_application(app)
         except StoreError:
             logger.exception("adding application %r failed", req.name)
             raise BadRequestError(f"Error adding application '{req.name}' to Redis") from None
-        if result.status == "exists":
+        if outcome.result is ScriptResult.EXISTS:
             raise BadRequestError(f"application '{req.name}' already exists")
-        if result.status != "ok":
-            raise _unexpected(result, "add_app")
+        if outcome.result is not ScriptResult.OK:
+            raise _unexpected(outcome, "add_app")
         logger.info("added application %r (%s)", req.name, app.input_type)
         return f"Successfully added application with name '{req.name}'"
 
@@ -89,14 +86,14 @@ class ManagementService(SelectionOperations):
         and a re-registered app starts clean.
         """
         try:
-            result = await self.store.delete_application(req.name)
+            outcome = await self.store.delete_application(req.name)
         except StoreError:
             logger.exception("deleting application %r failed", req.name)
             raise BadRequestError(f"Error deleting application '{req.name}' to Redis") from None
-        if result.status == "missing":
+        if outcome.result is ScriptResult.MISSING:
             raise BadRequestError(f"Application '{req.name}' does not exist")
-        if result.status != "ok":
-            raise _unexpected(result, "delete_app")
+        if outcome.result is not ScriptResult.OK:
+            raise _unexpected(outcome, "delete_app")
         logger.info("deleted application %r", req.name)
         return f"Successfully deleted application with name '{req.name}'"
 
@@ -134,60 +131,60 @@ class ManagementService(SelectionOperations):
         messages), several under another selection policy."""
         app = req.app_name
         try:
-            result = await self.store.add_model_link(app, req.model_names)
+            outcome = await self.store.add_model_link(app, req.model_names)
         except StoreError:
             logger.exception("linking %r to %r failed", req.model_names, app)
             raise BadRequestError(f"Error linking models to '{app}' in Redis") from None
-        d = result.details
-        match result.status:
-            case "ok":
+        d = outcome.details
+        match outcome.result:
+            case ScriptResult.OK:
                 logger.info("linked models %r to application %r", list(d), app)
                 if len(d) == 1:
                     return f"Successfully linked model with name '{d[0]}' to application '{app}'"
                 names = ", ".join(f"'{m}'" for m in d)
                 return f"Successfully linked models with names {names} to application '{app}'"
-            case "no_app":
+            case ScriptResult.NO_APP:
                 raise BadRequestError(f"No app with name '{app}' exists.")
-            case "no_model":
+            case ScriptResult.NO_MODEL:
                 raise BadRequestError(f"No model with name '{d[0]}' exists.")
-            case "incompatible":
+            case ScriptResult.INCOMPATIBLE:
                 raise BadRequestError(
                     f"Model with name '{d[0]}' has incompatible input_type '{d[1]}'. "
                     f"Requested app to link to has input_type '{d[2]}'."
                 )
-            case "no_models":
+            case ScriptResult.NO_MODELS:
                 raise BadRequestError(
                     f"Please provide the name of the model that you want to link to the application '{app}'"
                 )
-            case "too_many":
+            case ScriptResult.TOO_MANY:
                 raise BadRequestError(
                     "Applications must be linked with at most one model. "
                     f"Attempted to add links to {d[0]} models."
                 )
-            case "already_linked":
+            case ScriptResult.ALREADY_LINKED:
                 raise BadRequestError(f"The model with name '{d[0]}' is already linked to '{app}'")
-            case "other_linked":
+            case ScriptResult.OTHER_LINKED:
                 raise BadRequestError(f"A model with name {d[0]} is already linked to '{app}'.")
-        raise _unexpected(result, "add_model_links")
+        raise _unexpected(outcome, "add_model_links")
 
     async def delete_model_links(self, req: ModelLinksRequest) -> str:
         app = req.app_name
         try:
-            result = await self.store.remove_model_links(app, req.model_names)
+            outcome = await self.store.remove_model_links(app, req.model_names)
         except StoreError:
             logger.exception("unlinking %r from %r failed", req.model_names, app)
             raise BadRequestError(f"Error deleting linked models from {app} in Redis") from None
-        match result.status:
-            case "ok":
+        match outcome.result:
+            case ScriptResult.OK:
                 logger.info("unlinked models %r from application %r", req.model_names, app)
                 return "Success!"
-            case "no_app":
+            case ScriptResult.NO_APP:
                 raise BadRequestError(f"No app with name {app} exists.")
-            case "not_linked":
+            case ScriptResult.NOT_LINKED:
                 raise BadRequestError(
-                    f"Cannot remove nonexistent link between app {app} and model {result.details[0]}"
+                    f"Cannot remove nonexistent link between app {app} and model {outcome.details[0]}"
                 )
-        raise _unexpected(result, "delete_model_links")
+        raise _unexpected(outcome, "delete_model_links")
 
     async def get_linked_models(self, req: AppNameFieldRequest) -> list[str]:
         if await self.store.get_application(req.app_name) is None:
@@ -211,56 +208,56 @@ class ManagementService(SelectionOperations):
         model = ModelRecord(
             model_name=name,
             model_version=version,
-            input_type=req.input_type.canonical_name,
+            input_type=req.parsed_input_type.canonical_name,
             labels=list(req.labels),
             container_name=req.container_name,
             model_data_path=req.model_data_path,
             batch_size=req.batch_size,
         )
         try:
-            result = await self.store.add_model(model)
+            outcome = await self.store.add_model(model)
         except StoreError:
             logger.exception("adding model %s:%s failed", name, version)
             raise BadRequestError(f"Error adding model {name}:{version} to Redis") from None
-        match result.status:
-            case "ok":
+        match outcome.result:
+            case ScriptResult.OK:
                 logger.info("added model %s:%s (%s), now the current version", name, version, model.input_type)
                 return f"Successfully added model with name '{name}' and input type '{model.input_type}'"
-            case "exists":
-                raise BadRequestError(f"model with name '{name}' and version '{version}' already exists")
-            case "conflict":
-                app, app_type = result.details
+            case ScriptResult.EXISTS:
+                raise BadRequestError(admin_api.model_version_exists_message(name, version))
+            case ScriptResult.CONFLICT:
+                app, app_type = outcome.details
                 raise _incompatible_version(name, app, app_type, model.input_type)
-        raise _unexpected(result, "add_model")
+        raise _unexpected(outcome, "add_model")
 
     async def set_model_version(self, req: VersionedModelRequest) -> str:
         name, version = req.model_name, req.model_version
         try:
-            result = await self.store.set_model_version(name, version)
+            outcome = await self.store.set_model_version(name, version)
         except StoreError:
             logger.exception("setting model %s to version %s failed", name, version)
             raise BadRequestError(
                 f"Version '{version}' does not exist for model with name'{name}'"
             ) from None
-        match result.status:
-            case "ok":
+        match outcome.result:
+            case ScriptResult.OK:
                 logger.info("model %r now at version %r", name, version)
                 return f"Successfully set model with name '{name}' to version '{version}'"
-            case "no_model":
+            case ScriptResult.NO_MODEL:
                 raise BadRequestError(f"Cannot set version for nonexistent model '{name}'")
-            case "no_version":
+            case ScriptResult.NO_VERSION:
                 raise BadRequestError(
                     f"Cannot set non-existent version '{version}' for model with name '{name}'"
                 )
-            case "invalid":
+            case ScriptResult.INVALID:
                 # A deleted version that the query frontend has not removed yet.
                 raise BadRequestError(
                     f"Version '{version}' does not exist for model with name'{name}'"
                 )
-            case "conflict":
-                app, app_type, model_type = result.details
+            case ScriptResult.CONFLICT:
+                app, app_type, model_type = outcome.details
                 raise _incompatible_version(name, app, app_type, model_type)
-        raise _unexpected(result, "set_model_version")
+        raise _unexpected(outcome, "set_model_version")
 
     async def delete_versioned_model(self, req: VersionedModelRequest) -> str:
         """Mark a version deleted by removing its ``valid`` field.
@@ -270,23 +267,23 @@ class ManagementService(SelectionOperations):
         """
         name, version = req.model_name, req.model_version
         try:
-            result = await self.store.delete_model_version(name, version)
+            outcome = await self.store.delete_model_version(name, version)
         except StoreError:
             logger.exception("deleting model %s:%s failed", name, version)
             raise BadRequestError(
                 f"Error deleting model with name '{name}' and version '{version}' from Redis"
             ) from None
-        match result.status:
-            case "ok":
+        match outcome.result:
+            case ScriptResult.OK:
                 logger.info("deleted model %s:%s", name, version)
                 return f"Successfully deleted model with name '{name}' and version '{version}'"
-            case "missing":
+            case ScriptResult.MISSING:
                 raise BadRequestError(f"model with name '{name}' and version '{version}' does not exist")
-            case "invalid":
+            case ScriptResult.INVALID:
                 raise BadRequestError(
                     f"model with name '{name}' and version '{version}' is already marked as 'invalid'"
                 )
-        raise _unexpected(result, "delete_versioned_model")
+        raise _unexpected(outcome, "delete_versioned_model")
 
     async def get_all_models(self, req: VerboseRequest) -> list[Any]:
         if not req.verbose:

@@ -18,7 +18,6 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
@@ -30,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from clipper_protocol.constants import ITEM_DELIMITER, ITEM_PART_CONCATENATOR
 from clipper_protocol.redis_schema import (
-    CURRENT_MODEL_VERSION_PREFIX,
+    APP_POLICY_FIELD,
     ApplicationRecord,
     ContainerRecord,
     ModelRecord,
@@ -42,8 +41,8 @@ from clipper_protocol.redis_schema import (
     state_key,
 )
 from clipper_protocol import selection_schema as ss
-from management_frontend import scripts
 from management_frontend.errors import StoreError, StoreUnavailableError
+from management_frontend.scripts import Mutation, ScriptOutcome, ScriptRunner
 from management_frontend.settings import Settings
 
 logger = logging.getLogger("clipper.management_frontend.state")
@@ -52,14 +51,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _SCAN_COUNT = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptResult:
-    """Outcome of a mutation script: a status word and its details."""
-
-    status: str
-    details: tuple[str, ...] = ()
 
 
 def _guard(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -122,14 +113,7 @@ class RedisStateStore:
             )
             self._clients[db] = aioredis.Redis.from_pool(pool)
         # Scripts select their databases themselves; any client can run them.
-        runner = self._clients[RedisDB.APPLICATIONS]
-        self._add_application = runner.register_script(scripts.ADD_APPLICATION)
-        self._delete_application = runner.register_script(scripts.DELETE_APPLICATION)
-        self._add_model_links = runner.register_script(scripts.ADD_MODEL_LINKS)
-        self._remove_model_links = runner.register_script(scripts.REMOVE_MODEL_LINKS)
-        self._add_model = runner.register_script(scripts.ADD_MODEL)
-        self._set_model_version = runner.register_script(scripts.SET_MODEL_VERSION)
-        self._delete_model_version = runner.register_script(scripts.DELETE_MODEL_VERSION)
+        self._scripts = ScriptRunner(self._clients[RedisDB.APPLICATIONS])
         self._reachable: bool | None = None
 
     async def close(self) -> None:
@@ -152,25 +136,19 @@ class RedisStateStore:
     async def ping(self) -> None:
         await self._clients[RedisDB.APPLICATIONS].ping()
 
-    # -- scripts ---------------------------------------------------------------
-
-    async def _run(self, script: Any, keys: Sequence[str], args: Sequence[object]) -> ScriptResult:
-        raw = await script(keys=list(keys), args=[*scripts.DB_ARGS, *args])
-        return ScriptResult(str(raw[0]), tuple(str(x) for x in raw[1:]))
-
     # -- applications (DB 5), links (DB 7), selection state (DB 1) ----------
 
     @_guard
-    async def add_application(self, app: ApplicationRecord) -> ScriptResult:
-        """``ok``, or ``exists`` if an app of that name is registered."""
+    async def add_application(self, app: ApplicationRecord) -> ScriptOutcome:
+        """``OK``, or ``EXISTS`` if an app of that name is registered."""
         fields = [x for pair in app.to_hash().items() for x in pair]
-        return await self._run(self._add_application, [app.name], fields)
+        return await self._scripts.run(Mutation.ADD_APPLICATION, [app.name], fields)
 
     @_guard
-    async def delete_application(self, name: str) -> ScriptResult:
-        """Delete the app, its links and its selection state: ``ok`` or ``missing``."""
+    async def delete_application(self, name: str) -> ScriptOutcome:
+        """Delete the app, its links and its selection state: ``OK`` or ``MISSING``."""
         learned = [ss.state_key_pattern(name, policy) for policy in ss.POLICIES if policy != ss.DEFAULT_POLICY]
-        return await self._run(self._delete_application, [name, name, state_key(name, 0)], learned)
+        return await self._scripts.run(Mutation.DELETE_APPLICATION, [name, name, state_key(name, 0)], learned)
 
     @_guard
     async def get_application(self, name: str) -> ApplicationRecord | None:
@@ -205,50 +183,65 @@ class RedisStateStore:
         return sorted(str(m) for m in await self._clients[RedisDB.APP_MODEL_LINKS].smembers(app_name))
 
     @_guard
-    async def add_model_link(self, app_name: str, model_names: Sequence[str]) -> ScriptResult:
+    async def add_model_link(self, app_name: str, model_names: Sequence[str]) -> ScriptOutcome:
         """Link models to an app after every check (see ``scripts.ADD_MODEL_LINKS``): one
         model under the default policy, as the original; several under another policy."""
-        return await self._run(
-            self._add_model_links,
-            [app_name, app_name],
-            [CURRENT_MODEL_VERSION_PREFIX, ITEM_PART_CONCATENATOR, ss.DEFAULT_POLICY, *model_names],
-        )
+        return await self._scripts.run(Mutation.ADD_MODEL_LINKS, [app_name, app_name], list(model_names))
 
     @_guard
-    async def remove_model_links(self, app_name: str, model_names: Sequence[str]) -> ScriptResult:
-        """``ok``, ``no_app``, or ``not_linked <model>`` (then nothing is removed)."""
-        return await self._run(self._remove_model_links, [app_name, app_name], list(model_names))
+    async def remove_model_links(self, app_name: str, model_names: Sequence[str]) -> ScriptOutcome:
+        """``OK``, ``NO_APP``, or ``NOT_LINKED <model>`` (then nothing is removed)."""
+        return await self._scripts.run(Mutation.REMOVE_MODEL_LINKS, [app_name, app_name], list(model_names))
 
     @_guard
     async def get_selection_state(self, app_name: str, uid: int) -> str | None:
         value = await self._clients[RedisDB.STATE].get(state_key(app_name, uid))
         return None if value is None else str(value)
 
+    @_guard
+    async def set_selection_policy(self, app_name: str, policy: str, params_json: str) -> ScriptOutcome:
+        """``OK <old policy>``, ``NO_APP`` or ``TOO_MANY_LINKS <n>`` (see ``scripts.SET_SELECTION_POLICY``)."""
+        return await self._scripts.run(
+            Mutation.SET_SELECTION_POLICY,
+            [app_name, app_name],
+            [policy, params_json, ss.state_key_pattern(app_name, policy)],
+        )
+
+    @_guard
+    async def get_selection(self, app_name: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """The app's hash and the learned state (uid 0) of its policy; None if there is no such app."""
+        raw = _strings(await self._clients[RedisDB.APPLICATIONS].hgetall(app_name))
+        if not raw:
+            return None
+        policy = raw.get(APP_POLICY_FIELD, ss.DEFAULT_POLICY)
+        state = _strings(await self._clients[RedisDB.STATE].hgetall(ss.state_key(app_name, 0, policy)))
+        return raw, state
+
     # -- models (DB 2) and current versions (DB 6) ----------------------------
 
     @_guard
-    async def add_model(self, model: ModelRecord) -> ScriptResult:
-        """Add a version and make it current: ``ok``, ``exists`` or ``conflict <app> <type>``."""
+    async def add_model(self, model: ModelRecord) -> ScriptOutcome:
+        """Add a version and make it current: ``OK``, ``EXISTS`` or ``CONFLICT <app> <type>``."""
         fields = [x for pair in model.to_hash().items() for x in pair]
-        return await self._run(
-            self._add_model,
+        return await self._scripts.run(
+            Mutation.ADD_MODEL,
             [model_key(model.model_name, model.model_version), current_version_key(model.model_name)],
             [model.model_name, model.model_version, model.input_type, *fields],
         )
 
     @_guard
-    async def set_model_version(self, name: str, version: str) -> ScriptResult:
-        """``ok``, ``no_model``, ``no_version``, ``invalid`` or ``conflict <app> <type> <type>``."""
-        return await self._run(
-            self._set_model_version,
+    async def set_model_version(self, name: str, version: str) -> ScriptOutcome:
+        """``OK``, ``NO_MODEL``, ``NO_VERSION``, ``INVALID`` or ``CONFLICT <app> <type> <type>``."""
+        return await self._scripts.run(
+            Mutation.SET_MODEL_VERSION,
             [model_key(name, version), current_version_key(name)],
             [name, version, model_versions_pattern(name)],
         )
 
     @_guard
-    async def delete_model_version(self, name: str, version: str) -> ScriptResult:
-        """Remove the ``valid`` field: ``ok``, ``missing`` or ``invalid``."""
-        return await self._run(self._delete_model_version, [model_key(name, version)], [])
+    async def delete_model_version(self, name: str, version: str) -> ScriptOutcome:
+        """Remove the ``valid`` field: ``OK``, ``MISSING`` or ``INVALID``."""
+        return await self._scripts.run(Mutation.DELETE_MODEL_VERSION, [model_key(name, version)], [])
 
     @_guard
     async def get_model(self, name: str, version: str) -> ModelRecord | None:
@@ -307,6 +300,11 @@ class RedisStateStore:
         return sorted(keys)
 
 
+def _strings(raw: dict[Any, Any]) -> dict[str, str]:
+    # The clients decode responses: keys and values are already str.
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def _application(name: str, raw: dict[Any, Any]) -> ApplicationRecord | None:
     if not raw:
         return None
@@ -352,5 +350,5 @@ def decode_selection_state(raw: str) -> str:
     except ValueError:
         return raw
     if isinstance(value, dict) and isinstance(value.get("y_hat"), str):
-        return value["y_hat"]
+        return str(value["y_hat"])
     return raw

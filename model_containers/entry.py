@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import sys
 from types import FrameType
 
+from clipper_service import process
 from model_containers.model import ModelContainerBase
 from model_containers.rpc import RPCService
+from model_containers.settings import log_level_from_env
 
-LOG_FORMAT = "[%(asctime)s][%(levelname)s] %(name)s: %(message)s"
+COMPONENT = "MODELCONTAINER"
+LOG_FORMAT = process.LOG_FORMAT.format(component=COMPONENT)
 
 
-def configure_logging() -> None:
-    """Log to stderr, at ``CLIPPER_LOG_LEVEL`` (default INFO)."""
-    level = os.environ.get("CLIPPER_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
-                        format=LOG_FORMAT, stream=sys.stderr)
+def configure_logging(level: str | None = None) -> None:
+    """Log to stderr in the common format, at ``level`` or ``CLIPPER_LOG_LEVEL`` (default INFO).
+
+    A malformed ``CLIPPER_LOG_LEVEL`` logs at INFO, with a warning naming it.
+    """
+    error = None
+    if level is None:
+        level, error = log_level_from_env()
+    process.configure_logging(COMPONENT, level)
+    if error is not None:
+        logging.getLogger("clipper.container").warning("%s; logging at INFO", error)
 
 
 def serve(service: RPCService, model: ModelContainerBase) -> int:

@@ -11,6 +11,14 @@ Lifecycle of a session (the original's, with heartbeats on a clock):
 4. Hand prediction requests to the model worker; forward its responses.
 5. Once the frontend has been heard from, if it then stays silent for the
    activity timeout, close the socket and go back to 1.
+
+Shutdown is ordered (see ``RPCService``): once the service's stop event is
+set the loop *drains*: it answers new prediction requests at once with an
+error output ("container shutting down") and keeps heartbeating and
+forwarding the model's answers, until the supervisor's stop event; then it
+forwards the last answers and closes the DEALER, lingering briefly so they
+leave. Run under a ``ThreadSupervisor``, a crashed run is restarted with a
+new session (a fresh socket: the frontend re-registers the container).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -48,6 +56,9 @@ HEARTBEAT_RETRY_MS = 100
 """Retry delay for a heartbeat that could not be sent (no connection yet)."""
 MAX_MESSAGES_PER_WAKEUP = 64
 """Bound on messages read per socket per loop turn, so heartbeats stay on time."""
+FINAL_LINGER_MS = 1000
+"""How long the last answers may take to leave when the container stops."""
+SHUTTING_DOWN = "container shutting down"
 
 
 class ContainerIOLoop:
@@ -81,34 +92,64 @@ class ContainerIOLoop:
         self._connected = False
         self._announced = False
         self._last_activity = 0.0
+        self._on_request: Callable[[PredictionRequest, float], None] = self._dispatch
+        """Swapped for :meth:`_refuse` while draining (no per-batch test)."""
+        self.draining = threading.Event()
+        """Set once the loop refuses new batches (after the stop event)."""
 
-    def run(self) -> None:
-        """Serve until the stop event is set; closes the DEALER on the way out."""
+    def run(self, stopping: threading.Event | None = None) -> None:
+        """Serve until the stop event is set; closes the DEALER on the way out.
+
+        With ``stopping`` (the supervisor's stop event), drain from the stop
+        event until ``stopping``, then forward the last answers before closing.
+        """
         interval = self._settings.heartbeat_interval_ms / 1000
         activity_timeout = self._settings.activity_timeout_ms / 1000
+        phases = (self._stop,) if stopping is None else (self._stop, stopping)
         self._open_session()
         next_heartbeat = time.monotonic()
         try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if now >= next_heartbeat:
-                    if self._connected and now - self._last_activity >= activity_timeout:
-                        logger.warning(
-                            "no message from the frontend for %.1f s; opening a new session",
-                            now - self._last_activity,
-                        )
-                        self._close_session()
-                        self._open_session()
-                    sent = self._send(self._heartbeat, "heartbeat")
-                    next_heartbeat = now + (interval if sent else min(interval, HEARTBEAT_RETRY_MS / 1000))
-                wait_ms = min(STOP_CHECK_MS, max(0, int((next_heartbeat - time.monotonic()) * 1000) + 1))
-                events = dict(self._poller.poll(wait_ms))
-                if self._results in events:
-                    self._forward_results()
-                if self._socket is not None and self._socket in events:
-                    self._read_frontend()
+            for until in phases:
+                if until is stopping:
+                    self._begin_draining()
+                next_heartbeat = self._serve(until, next_heartbeat, interval, activity_timeout)
+            if stopping is not None:
+                self._forward_results()
+                self._close_session(linger_ms=FINAL_LINGER_MS)
         finally:
             self._close_session()
+
+    def _serve(self, until: threading.Event, next_heartbeat: float, interval: float, activity_timeout: float) -> float:
+        """Loop turns until ``until`` is set; returns when the next heartbeat is due."""
+        while not until.is_set():
+            now = time.monotonic()
+            if now >= next_heartbeat:
+                if self._connected and now - self._last_activity >= activity_timeout:
+                    logger.warning(
+                        "no message from the frontend for %.1f s; opening a new session",
+                        now - self._last_activity,
+                    )
+                    self._close_session()
+                    self._open_session()
+                sent = self._send(self._heartbeat, "heartbeat")
+                next_heartbeat = now + (interval if sent else min(interval, HEARTBEAT_RETRY_MS / 1000))
+            wait_ms = min(STOP_CHECK_MS, max(0, int((next_heartbeat - time.monotonic()) * 1000) + 1))
+            events = dict(self._poller.poll(wait_ms))
+            if self._results in events:
+                self._forward_results()
+            if self._socket is not None and self._socket in events:
+                self._read_frontend()
+        return next_heartbeat
+
+    def _begin_draining(self) -> None:
+        if not self.draining.is_set():
+            logger.info("stopping: refusing new batches, finishing the one in hand")
+        self._on_request = self._refuse
+        # Batches queued behind the one in hand would wait for it: answer them now.
+        for job in self._worker.take_queued():
+            if job.session == self._session:
+                self._refuse(job.request, job.received_at)
+        self.draining.set()
 
     # -- sessions --------------------------------------------------------
 
@@ -134,9 +175,11 @@ class ContainerIOLoop:
             self._settings.input_type.canonical_name,
         )
 
-    def _close_session(self) -> None:
+    def _close_session(self, linger_ms: int = 0) -> None:
         if self._socket is not None:
             self._poller.unregister(self._socket)
+            if linger_ms:
+                self._socket.setsockopt(zmq.LINGER, linger_ms)
             self._socket.close()
             self._socket = None
         self._connected = False
@@ -180,7 +223,7 @@ class ContainerIOLoop:
                         logger.log(level, "session %d: announced the model to the frontend", self._session)
             elif isinstance(msg, PredictionRequest):
                 self._metrics.record_recv(recv_ms)
-                self._dispatch(msg, t0)
+                self._on_request(msg, t0)
 
     def _announcement(self, nonce: bytes) -> list[bytes]:
         """The new-container message, with a proof when a secret is set."""
@@ -206,6 +249,9 @@ class ContainerIOLoop:
             reason = "container overloaded: too many batches queued"
             logger.error("batch %d: %s", request.msg_id, reason)
             self._send(error_response(request.msg_id, n, reason), "an error response")
+
+    def _refuse(self, request: PredictionRequest, received_at: float) -> None:
+        self._send(error_response(request.msg_id, len(request.inputs), SHUTTING_DOWN), "an error response")
 
     # -- results from the worker -------------------------------------------
 

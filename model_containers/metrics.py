@@ -3,17 +3,28 @@
 The original containers published these over Redis to a separate metrics
 process; here they live in a private registry in the container process and
 are served directly on the metrics port. Names and buckets are the original's.
+
+The port ``auto`` binds port 0 and takes whatever port the kernel gives: the
+server logs "Metrics on port N" and :attr:`ContainerMetrics.port` holds N, so
+nobody has to pick a free port beforehand (and race others for it).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Literal, Union
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 logger = logging.getLogger("clipper.container")
+
+AUTO_PORT: Literal["auto"] = "auto"
+"""The metrics port meaning "bind port 0 and report the port got"."""
+
+MetricsPort = Union[int, Literal["auto"]]
+"""A metrics port setting: a TCP port, 0 (no server) or :data:`AUTO_PORT`."""
 
 DEFAULT_BUCKETS = (5, 10, 20, 35, 50, 75, 100, 150, 200, 250, 300, 400, 500, float("inf"))
 
@@ -30,6 +41,8 @@ class ContainerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.port: int | None = None
+        """The port the metrics server listens on (the real one for ``auto``); None when none runs."""
         self.pred_total = Counter(
             "clipper_mc_pred_total", "Prediction requests handled by the model", registry=self.registry
         )
@@ -58,20 +71,24 @@ class ContainerMetrics:
         if self.enabled:
             self.end_to_end_latency_ms.observe(ms)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> bool:
+    def serve(self, port: MetricsPort, addr: str = "0.0.0.0") -> bool:
         """Serve ``/metrics`` on ``addr:port``; False (logged) if it cannot bind.
 
+        ``port`` 0 serves nothing; :data:`AUTO_PORT` binds port 0, and the
+        port got is logged ("Metrics on port N") and kept in :attr:`port`.
         A busy port does not stop the container: serving predictions matters
         more than exporting metrics about them.
         """
         if not self.enabled or port == 0:
             return False
+        wanted = 0 if port == AUTO_PORT else port
         try:
-            self._server, self._thread = start_http_server(port, addr, registry=self.registry)
+            self._server, self._thread = start_http_server(wanted, addr, registry=self.registry)
         except OSError as e:
-            logger.error("metrics server cannot listen on %s:%d (%s); metrics are not exported", addr, port, e)
+            logger.error("metrics server cannot listen on %s:%s (%s); metrics are not exported", addr, port, e)
             return False
-        logger.info("serving container metrics on %s:%d", addr, port)
+        self.port = int(self._server.server_port)
+        logger.info("Metrics on port %d (serving container metrics on %s:%d)", self.port, addr, self.port)
         return True
 
     def close(self) -> None:
@@ -80,6 +97,7 @@ class ContainerMetrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+            self.port = None
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None

@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from clipper_protocol.input_types import InputType
+from model_containers.errors import PredictionError
 
-
-class PredictionError(Exception):
-    """A model's outputs that break the container's output contract."""
-
+__all__ = ["ModelContainerBase", "PredictionError", "check_outputs", "predict_batch"]
 
 class ModelContainerBase:
     """Base class of the models a container serves.

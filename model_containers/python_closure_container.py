@@ -20,16 +20,13 @@ from typing import Any
 import cloudpickle
 
 from model_containers.entry import configure_logging, serve
+from model_containers.errors import ClosureLoadError as ClosureLoadError
 from model_containers.model import ModelContainerBase
 from model_containers.rpc import RPCService
 
 logger = logging.getLogger("clipper.container")
 
 IMPORT_ERROR_RETURN_CODE = 3
-
-
-class ClosureLoadError(Exception):
-    """The closure's files cannot be loaded (other than a missing package)."""
 
 
 def load_closure(path: str) -> Callable[[Any], Any]:

@@ -79,7 +79,14 @@ def decode_result(frames: Sequence[Frame]) -> BatchResult:
 
 
 class BatchWorker:
-    """A thread that runs ``model`` on queued batches, one at a time."""
+    """Runs ``model`` on queued batches, one at a time, in the thread that calls :meth:`run`.
+
+    :meth:`run` is meant for a :class:`~clipper_service.supervisor.ThreadSupervisor`:
+    when it crashes (anything escaping the per-batch handling), the restarted
+    run first answers the batch it had in hand with error outputs, then
+    carries on with the queue. Its end of the results PAIR outlives restarts
+    (an inproc PAIR does not reliably take a second connection).
+    """
 
     def __init__(
         self,
@@ -95,11 +102,21 @@ class BatchWorker:
         self._input_type = input_type
         self._metrics = metrics
         self._jobs: queue.Queue[BatchJob | None] = queue.Queue(MAX_QUEUED_BATCHES)
-        self._thread = threading.Thread(target=self._run, name="clipper-model-worker", daemon=True)
+        self._thread: threading.Thread | None = None
+        self._results: zmq.Socket[Any] | None = None
+        self._crashed: tuple[BatchJob, str] | None = None
+        """The batch in hand when the last run crashed, and why."""
+        self._refused: list[BatchJob] = []
+        """Batches still queued at shutdown, answered with errors before exiting."""
+        self.finished = threading.Event()
+        """Set once :meth:`run` has exited on :meth:`finish` (its socket closed)."""
         self.current_session = 0
         """Written by the I/O thread; jobs of older sessions are skipped."""
 
     def start(self) -> None:
+        """Run the worker in a thread of its own, unsupervised (the runtime uses :meth:`run`)."""
+        self._thread = threading.Thread(target=self.run, args=(threading.Event(),),
+                                        name="clipper-model-worker", daemon=True)
         self._thread.start()
 
     def submit(self, job: BatchJob) -> bool:
@@ -110,32 +127,63 @@ class BatchWorker:
             return False
         return True
 
-    def stop(self, timeout_s: float) -> bool:
-        """Ask the worker to exit after its current batch; True if it did."""
+    def take_queued(self) -> list[BatchJob]:
+        """Remove and return the batches waiting behind the one in hand."""
+        taken: list[BatchJob] = []
         while True:
-            # Make room for the sentinel: queued batches will not be answered anyway.
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return taken
+            if job is not None:
+                taken.append(job)
+
+    def finish(self, timeout_s: float) -> bool:
+        """Let the worker finish its batch in hand, answer queued ones with errors, and exit.
+
+        True if it did within ``timeout_s``. New batches must no longer be
+        submitted (the I/O loop refuses them while draining, and answers
+        those it queued before; this answers any left, e.g. with the I/O
+        loop down).
+        """
+        self._refused = self.take_queued()
+        while True:
             try:
                 self._jobs.put_nowait(None)
                 break
-            except queue.Full:
+            except queue.Full:  # a batch submitted meanwhile: it will not be answered
                 try:
                     self._jobs.get_nowait()
                 except queue.Empty:
                     pass
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        return self.finished.wait(timeout_s)
 
-    def _run(self) -> None:
+    def stop(self, timeout_s: float) -> bool:
+        """Ask the worker to exit after its current batch; True if it did (see :meth:`finish`)."""
+        done = self.finish(timeout_s)
+        if done and self._thread is not None:
+            self._thread.join(timeout_s)
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        """Serve the queue until :meth:`finish`; ``stop`` (the supervisor's) is not polled."""
         # The worker's PAIR end belongs to this thread alone: zmq sockets are
         # not thread-safe.
-        results = self._context.socket(zmq.PAIR)
-        results.setsockopt(zmq.LINGER, 0)
-        results.connect(self._endpoint)
+        if self._results is None:
+            self._results = self._context.socket(zmq.PAIR)
+            self._results.setsockopt(zmq.LINGER, 0)
+            self._results.connect(self._endpoint)
+        results = self._results
+        if self._crashed is not None:
+            (lost, reason), self._crashed = self._crashed, None
+            if lost.session == self.current_session:
+                self._send(results, lost, error_response(lost.request.msg_id, len(lost.request.inputs), reason))
+        job: BatchJob | None = None
         try:
             while True:
                 job = self._jobs.get()
                 if job is None:
-                    return
+                    break
                 if job.session != self.current_session:
                     logger.info("dropping batch %d of a closed session", job.request.msg_id)
                     continue
@@ -146,8 +194,23 @@ class BatchWorker:
                     )
                 except zmq.Again:
                     logger.warning("I/O thread gone; dropping the response to batch %d", job.request.msg_id)
-        finally:
-            results.close()
+                job = None
+        except BaseException as e:
+            if job is not None:
+                self._crashed = (job, f"model worker crashed: {type(e).__name__}: {e}")
+            raise
+        for left in self._refused:
+            self._send(results, left, error_response(left.request.msg_id, len(left.request.inputs),
+                                                     "container shutting down"))
+        self._results = None
+        results.close()
+        self.finished.set()
+
+    def _send(self, results: zmq.Socket[Any], job: BatchJob, frames: list[bytes]) -> None:
+        try:
+            results.send_multipart([_RESULT_HEADER.pack(job.session, job.received_at), *frames], zmq.NOBLOCK)
+        except zmq.Again:
+            logger.warning("I/O thread gone; dropping the response to batch %d", job.request.msg_id)
 
     def _handle(self, job: BatchJob) -> list[bytes]:
         request = job.request

@@ -1,4 +1,4 @@
-"""Per-model queues and the adaptive batch-size controller.
+"""Per-model queues (the adaptive batch size is :mod:`query_frontend.batch_size`).
 
 One :class:`ModelQueue` per model version holds the queries waiting for it,
 ordered by deadline, and the replicas serving it. A replica carries at most
@@ -19,7 +19,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
+from query_frontend.batch_size import BatchSizeController as BatchSizeController  # re-exported
 from query_frontend.cache import PendingPrediction
+from query_frontend.drain_rate import DrainRate
 from query_frontend.errors import QueryExpired
 
 log = logging.getLogger("clipper.query_frontend.batching")
@@ -43,53 +45,6 @@ class Task:
     input: bytes
     slo_s: float
     enqueued_at: float = field(default_factory=time.monotonic)
-
-
-class BatchSizeController:
-    """Additive-increase / multiplicative-decrease batch size (Clipper paper, 4.3).
-
-    The limit grows by ``increase_step`` after every full batch whose latency
-    stayed within the target, and is cut by ``backoff`` after a batch that took
-    longer. The target is ``latency_fraction`` of the tightest SLO in the
-    batch: a query may wait for the batch in progress before its own runs.
-    A model registered with a fixed ``batch_size`` always gets that size.
-    """
-
-    def __init__(
-        self,
-        fixed_batch_size: int = -1,
-        increase_step: float = 1.0,
-        backoff: float = 0.9,
-        latency_fraction: float = 0.5,
-        max_batch_size: int = 4096,
-    ) -> None:
-        self.fixed_batch_size = fixed_batch_size
-        self.increase_step = increase_step
-        self.backoff = backoff
-        self.latency_fraction = latency_fraction
-        self.max_batch_size = max_batch_size
-        self.limit = 1.0
-        self.last_size = 0
-        """Size of the last batch answered."""
-        self.latency_ewma_s = 0.0
-        """Smoothed latency of the model's batches (for delayed batching)."""
-
-    def batch_size(self) -> int:
-        if self.fixed_batch_size > 0:
-            return self.fixed_batch_size
-        return max(1, int(self.limit))
-
-    def observe(self, size: int, latency_s: float, slo_s: float) -> None:
-        self.last_size = size
-        ewma = self.latency_ewma_s
-        self.latency_ewma_s = latency_s if ewma == 0.0 else ewma + 0.2 * (latency_s - ewma)
-        if self.fixed_batch_size > 0:
-            return
-        target = slo_s * self.latency_fraction
-        if latency_s > target:
-            self.limit = max(1.0, min(self.limit, float(size)) * self.backoff)
-        elif size >= int(self.limit):
-            self.limit = min(float(self.max_batch_size), self.limit + self.increase_step)
 
 
 class ReplicaLike(Protocol):
@@ -134,6 +89,8 @@ class ModelQueue:
         self._last_arrival = 0.0
         self.peak_length = 0
         """The longest the queue has been (a high-water mark for metrics and tests)."""
+        self.drain_rate = DrainRate()
+        """How fast its queries are answered (for a shed query's Retry-After)."""
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -97,7 +97,7 @@ class ClusterConfig:
     links: dict[str, list[str]] = field(default_factory=dict)
     models: dict[tuple[str, str], ModelRecord] = field(default_factory=dict)
     current_versions: dict[str, str] = field(default_factory=dict)
-    # Learned selection states; ConfigSync attaches Redis and keeps it fresh.
+    # Learned selection states; the frontend attaches their Redis persistence, the follower refreshes them.
     selection: SelectionStore = field(default_factory=SelectionStore)
 
     def has_version(self, model_name: str, version: str) -> bool:

@@ -1,11 +1,18 @@
-"""Why a query got the default output instead of a model's answer."""
+"""The query frontend's errors: why a query got the default output, or a request an error answer.
+
+Every class derives from :class:`clipper_protocol.errors.ClipperError`.
+:class:`QueryFailed` and its subclasses end in the application's default
+output with their ``explanation``; :class:`Overloaded` and
+:class:`RequestError` end in an HTTP error answer (mapped in ``http.py``).
+"""
 
 from __future__ import annotations
 
 from clipper_protocol.constants import NO_CONNECTED_MODELS_EXPLANATION, SLO_EXCEEDED_EXPLANATION
+from clipper_protocol.errors import ClipperError
 
 
-class QueryFailed(Exception):
+class QueryFailed(ClipperError):
     """A query cannot get a model output; ``explanation`` goes to the client."""
 
     explanation: str = SLO_EXCEEDED_EXPLANATION
@@ -21,22 +28,30 @@ class QueryExpired(QueryFailed):
 
 
 class NoConnectedModels(QueryFailed):
+    """No replica of the model version is connected (or the app has no model)."""
+
     explanation = NO_CONNECTED_MODELS_EXPLANATION
 
 
 class QueueFull(QueryFailed):
+    """The model version's queue is at max_queue_size; the query was shed."""
+
     explanation = "The model's queue is full: the query was shed to protect latency"
 
 
 class ReplicaLost(QueryFailed):
+    """The replica holding the query's batch went away."""
+
     explanation = "The model replica serving the query disconnected before answering"
 
 
 class ModelFailed(QueryFailed):
+    """The model raised, or answered with the wrong number of outputs."""
+
     explanation = "The model failed to produce an output for this input"
 
 
-class Overloaded(Exception):
+class Overloaded(ClipperError):
     """Queries are being shed and the frontend is set to refuse them (HTTP 503)."""
 
     def __init__(self, cause: str, retry_after_s: int = 1) -> None:
@@ -45,7 +60,7 @@ class Overloaded(Exception):
         super().__init__(cause)
 
 
-class RequestError(Exception):
+class RequestError(ClipperError):
     """A bad request: answered with ``status`` and ``{"error": error, "cause": cause}``."""
 
     def __init__(self, cause: str, error: str = "Json error", status: int = 400) -> None:

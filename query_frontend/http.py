@@ -1,4 +1,11 @@
-"""REST handlers of the query frontend: parse, call the processor, render."""
+"""REST handlers of the query frontend: parse, call the query path, render.
+
+Routes are :mod:`clipper_protocol.query_api`'s: six fixed paths plus
+``/<app>/predict`` and ``/<app>/update``, so a dict lookup and one split
+replace a URL dispatcher and middleware chain on the hot path. Unknown
+paths, wrong methods, oversized or compressed bodies and crashes all get
+JSON errors (``{"error", "cause"}``); errors map to HTTP here and only here.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +14,23 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, HttpProcessingError, InvalidHeader, LineTooLong
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
+from clipper_protocol import query_api as api
+from clipper_protocol.input_types import DEFAULT_MAX_INPUT_ELEMENTS
 from query_frontend import openapi, protocol
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import Overloaded, RequestError
+from query_frontend.http_server import JSON, error_response, json_response
 from query_frontend.metrics import MetricsRegistry
-from query_frontend.processor import QueryProcessor
+from query_frontend.queries import QueryProcessor
 
 log = logging.getLogger("clipper.query_frontend.http")
 
-JSON = "application/json"
-
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 AppHandler = Callable[[web.BaseRequest, AppConfig], Awaitable[web.StreamResponse]]
-
-
-def json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON)
-
-
-def error_response(error: str, cause: str, status: int) -> web.Response:
-    return json_response(protocol.render_error(error, cause), status)
+Readiness = Callable[[], tuple[bool, api.Ready]]
 
 
 def too_large(cause: str) -> web.Response:
@@ -39,17 +40,8 @@ def too_large(cause: str) -> web.Response:
     return resp
 
 
-Readiness = Callable[[], tuple[bool, dict[str, object]]]
-
-
 class QueryHandlers:
-    """The routes of the query REST API, dispatched without aiohttp's router.
-
-    The API is six fixed paths plus ``/<app>/predict`` and ``/<app>/update``,
-    so a dict lookup and one split replace the URL dispatcher and middleware
-    chain on the hot path. Unknown paths, wrong methods, oversized bodies and
-    crashes all get JSON errors.
-    """
+    """The routes of the query REST API, dispatched without aiohttp's router."""
 
     def __init__(
         self,
@@ -59,7 +51,7 @@ class QueryHandlers:
         max_batch_inputs: int,
         readiness: Readiness,
         max_body_bytes: int = 16 * 1024 * 1024,
-        max_input_elements: int = protocol.DEFAULT_MAX_INPUT_ELEMENTS,
+        max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS,
     ) -> None:
         self.processor = processor
         self.config = config
@@ -73,15 +65,15 @@ class QueryHandlers:
         clients move to another frontend instead of reusing this one."""
         self._openapi = openapi.rendered()
         self.fixed_routes: dict[str, dict[str, Handler]] = {
-            "/metrics": {"GET": self.metrics_report},
-            "/metrics/prometheus": {"GET": self.metrics_prometheus},
-            "/ready": {"GET": self.ready},
-            "/healthz": {"GET": self.healthz},
-            "/openapi.json": {"GET": self.openapi_document},
+            api.METRICS_PATH: {"GET": self.metrics_report},
+            api.PROMETHEUS_PATH: {"GET": self.metrics_prometheus},
+            api.READY_PATH: {"GET": self.ready},
+            api.HEALTHZ_PATH: {"GET": self.healthz},
+            api.OPENAPI_PATH: {"GET": self.openapi_document},
         }
         self.app_routes: dict[str, dict[str, AppHandler]] = {
-            "predict": {"POST": self.predict},
-            "update": {"POST": self.update},
+            api.PREDICT: {"POST": self.predict},
+            api.UPDATE: {"POST": self.update},
         }
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -92,7 +84,7 @@ class QueryHandlers:
             # A chunked body (no Content-Length) that grew past the limit;
             # aiohttp stopped buffering it there.
             resp = too_large(f"The request body is larger than {self.max_body_bytes} bytes (setting max_body_bytes)")
-        except HttpProcessingError:
+        except (HttpProcessingError, RequestPayloadError):
             # A malformed body framing (bad chunk sizes, truncated body).
             resp = error_response("Bad request", "The request body is malformed (invalid framing)", 400)
             resp.force_close()
@@ -132,6 +124,10 @@ class QueryHandlers:
                         f"The request body ({length} bytes) is larger than {self.max_body_bytes} bytes "
                         "(setting max_body_bytes)"
                     )
+                if "Content-Encoding" in request.headers:
+                    refused = _refuse_compressed(request)
+                    if refused is not None:
+                        return refused
                 return await app_handler(request, app)
         fixed = self.fixed_routes.get(path)
         if fixed is not None:
@@ -150,7 +146,7 @@ class QueryHandlers:
             req = protocol.parse_predict(
                 await request.read(), app.input_type, self.max_batch_inputs, self.max_input_elements
             )
-            self.processor.resolve_version(app, req.version)
+            self.processor.check(app, req.version)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
         try:
@@ -171,13 +167,12 @@ class QueryHandlers:
         learned state could not be saved (Redis unreachable).
         """
         try:
-            req = protocol.parse_update(await request.read(), app.input_type)
-            if app.selection_error is not None:
-                raise RequestError(app.selection_error, "Query processing error")
+            req = protocol.parse_update(await request.read(), app.input_type, self.max_input_elements)
+            self.processor.check(app)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)
         saved = await self.processor.update(app, req.uid, req.input, req.label)
-        return web.Response(text=f"Feedback received? {int(saved)}", content_type=JSON)
+        return web.Response(text=api.FEEDBACK_RECEIVED.format(saved=int(saved)), content_type=JSON)
 
     async def metrics_report(self, request: web.BaseRequest) -> web.Response:
         accept = request.headers.get("Accept", "")
@@ -192,15 +187,26 @@ class QueryHandlers:
         )
 
     async def ready(self, request: web.BaseRequest) -> web.Response:
-        """200 once the configuration is loaded (degraded apps listed), 503 before or when shutting down."""
+        """200 once the configuration is loaded (degraded apps listed), 503 before, when down or shutting down."""
         ok, body = self.readiness()
-        return json_response(orjson.dumps(body), 200 if ok else 503)
+        return json_response(orjson.dumps(body.to_json()), 200 if ok else 503)
 
     async def openapi_document(self, request: web.BaseRequest) -> web.Response:
         return json_response(self._openapi)
 
     async def healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
+
+
+def _refuse_compressed(request: web.BaseRequest) -> web.Response | None:
+    """A 400 for a compressed body (nothing here decompresses; ``identity`` is no compression)."""
+    encoding = request.headers.get("Content-Encoding", "")
+    if encoding.strip().lower() in ("", "identity"):
+        return None
+    resp = error_response("Bad request", "Compressed request bodies (Content-Encoding) are not accepted; "
+                          "send the JSON body uncompressed", 400)
+    resp.force_close()
+    return resp
 
 
 def _clip(text: str, limit: int = 100) -> str:
@@ -217,58 +223,3 @@ def _method_not_allowed(request: web.BaseRequest, methods: Mapping[str, object])
     )
     resp.headers["Allow"] = allowed
     return resp
-
-
-def _http_error(status: int, exc: BaseException | None) -> tuple[str, str, int]:
-    """Error name, message and status for a request aiohttp could not parse.
-
-    aiohttp's own messages quote the offending bytes; these do not.
-    """
-    if isinstance(exc, LineTooLong):
-        return "Header too large", "A request line or header line is longer than the limit (max_header_bytes)", 431
-    if isinstance(exc, BadHttpMessage) and "Too many headers" in exc.message:
-        return "Header too large", "The request has more header lines than the limit (max_headers)", 431
-    if isinstance(exc, BadStatusLine):
-        return "Bad request", "The request line is not a valid HTTP/1.x request line", 400
-    if isinstance(exc, InvalidHeader):
-        return "Bad request", "A request header is malformed", 400
-    if isinstance(exc, HttpProcessingError):
-        return "Bad request", "The request is not valid HTTP/1.x", 400
-    if status >= 500:
-        return "Internal error", "An unexpected error occurred!", status
-    return "Bad request", "The request could not be processed", status
-
-
-class JsonErrorRequestHandler(RequestHandler):
-    """aiohttp's connection handler, answering malformed HTTP with our JSON errors.
-
-    aiohttp answers requests it cannot parse itself (before any handler
-    runs) with a text body that quotes the bad bytes, and logs each with a
-    traceback; malformed traffic is the client's problem, so it is logged at
-    debug level and answered like every other error.
-    """
-
-    def handle_error(
-        self,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if request.writer.output_size > 0:
-            # Part of a response is out: the connection can only be dropped.
-            raise ConnectionError("Response is sent already, cannot send another response with the error message")
-        error, cause, status = _http_error(status, exc)
-        log.debug("Refused a malformed request (%d %s): %r", status, error, exc)
-        resp = error_response(error, cause, status)
-        resp.force_close()
-        return resp
-
-
-class QueryServer(web.Server):
-    """aiohttp's low-level server with :class:`JsonErrorRequestHandler` connections."""
-
-    def __call__(self) -> RequestHandler:
-        # web.Server.__call__ builds a RequestHandler from these same two
-        # attributes; only the class differs.
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)

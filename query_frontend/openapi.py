@@ -1,114 +1,91 @@
 """OpenAPI 3 description of the query API, served at ``GET /openapi.json``.
 
-Hand-written to match :mod:`query_frontend.protocol` (request and response
-shapes) and :class:`query_frontend.http.QueryHandlers` (routes); a test
-checks that every route the frontend serves is described and that the
-documented shapes match real answers. It is rendered once, at start-up.
+Generated from :mod:`clipper_protocol.query_api` (the endpoints and the
+dataclasses of every request and response), so the document cannot drift
+from the contract the frontend parses and renders. Rendered once, at start-up.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from importlib import metadata
-from typing import Any
+from typing import Any, Union
 
 import orjson
 
+from clipper_protocol import query_api as api
+
 Json = dict[str, Any]
 
-_NUMBERS: Json = {"type": "array", "minItems": 1, "items": {"type": "number"}}
-_INTS: Json = {"type": "array", "minItems": 1, "items": {"type": "integer", "format": "int32"}}
-_STRING: Json = {"type": "string", "description": "a strings app's input, or a bytes app's input in base64"}
-_INPUT: Json = {
-    "description": "One input, typed by the application's input_type: doubles and floats take numbers written "
-    "with a fraction or exponent, integers take int32 integers, strings a string, bytes a base64 string.",
-    "oneOf": [_NUMBERS, _INTS, _STRING],
-}
-
-SCHEMAS: dict[str, Json] = {
-    "PredictRequest": {
-        "type": "object",
-        "description": "Exactly one of input and input_batch.",
-        "properties": {
-            "input": _INPUT,
-            "input_batch": {"type": "array", "items": _INPUT, "description": "at most max_batch_inputs inputs"},
-            "version": {"type": "string", "description": "pin a version of the (single) linked model"},
-            "uid": {"type": "integer", "minimum": 0,
-                    "description": "user id for personalised selection state (default 0)"},
-        },
-    },
-    "Prediction": {
-        "type": "object",
-        "required": ["query_id", "output", "default"],
-        "properties": {
-            "query_id": {"type": "integer"},
-            "output": {"description": "the model's output (JSON if it is a JSON document) or the default output"},
-            "default": {"type": "boolean", "description": "true when the default output answered"},
-            "default_explanation": {"type": "string", "description": "why the default answered"},
-            "model": {"type": "string", "description": "the model that served it (apps with a selection policy)"},
-            "version": {"type": "string", "description": "that model's version"},
-            "models_used": {
-                "type": "array",
-                "description": "the models whose answers an ensemble (Exp4Policy) combined",
-                "items": {"type": "object", "properties": {"model": {"type": "string"},
-                                                           "version": {"type": "string"}}},
-            },
-        },
-    },
-    "BatchPrediction": {
-        "type": "object",
-        "required": ["batch_predictions"],
-        "properties": {"batch_predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}}},
-    },
-    "UpdateRequest": {
-        "type": "object",
-        "required": ["uid", "input", "label"],
-        "properties": {"uid": {"type": "integer"}, "input": _INPUT, "label": {"type": "number"}},
-    },
-    "Error": {
-        "type": "object",
-        "required": ["error", "cause"],
-        "properties": {
-            "error": {"type": "string", "description": "the kind of error"},
-            "cause": {"type": "string", "description": "the message: what was wrong, never quoting the request"},
-        },
-    },
-    "Ready": {
-        "type": "object",
-        "required": ["ready"],
-        "properties": {
-            "ready": {"type": "boolean"},
-            "reason": {"type": "string", "description": "why not ready (e.g. redis unreachable, shutting down)"},
-            "degraded": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "applications that can only answer with their default output, with the reason",
-            },
-            "redis": {"type": "string", "description": "set while Redis is unreachable (serving from the snapshot)"},
-        },
-    },
-}
-
-
-def _ref(name: str) -> Json:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: Json, description: str) -> Json:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Json]:
-    text = {
-        400: "malformed JSON, wrong input type, too many elements or header lines",
-        404: "no such application",
-        405: "method not allowed",
-        413: "body larger than max_body_bytes, or more inputs than max_batch_inputs",
-        503: "queue full and shed_with=503 (with Retry-After), or not ready",
-    }
-    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
-
-
 _APP_PARAM: Json = {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}}
+_SCALARS: dict[Any, Json] = {str: {"type": "string"}, bool: {"type": "boolean"}, int: {"type": "integer"},
+                             float: {"type": "number"}}
+
+
+def schema_name(cls: type) -> str:
+    name = getattr(cls, "SCHEMA_NAME", None)
+    return name if isinstance(name, str) else cls.__name__
+
+
+class _Schemas:
+    """Component schemas, collected as the endpoints refer to them."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Json] = {}
+
+    def ref(self, cls: type) -> Json:
+        name = schema_name(cls)
+        if name not in self.components:
+            self.components[name] = {}  # placeholder: a shape may refer to itself
+            self.components[name] = self.of_dataclass(cls)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def of_dataclass(self, cls: type) -> Json:
+        hints = typing.get_type_hints(cls)
+        properties: Json = {}
+        required = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            schema = dict(meta["schema"]) if "schema" in meta else self.of_type(hints[f.name])
+            if "doc" in meta and "$ref" not in schema:
+                schema.setdefault("description", meta["doc"])
+            properties[f.name] = schema
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                required.append(f.name)
+        out: Json = {"type": "object"}
+        if cls.__doc__:
+            out["description"] = " ".join(cls.__doc__.split())
+        if required:
+            out["required"] = required
+        out["properties"] = properties
+        return out
+
+    def of_type(self, tp: Any) -> Json:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (Union, types.UnionType):
+            options = [a for a in args if a is not type(None)]
+            if len(options) == 1:
+                return self.of_type(options[0])
+            return {"oneOf": [self.of_type(a) for a in options]}
+        if origin is list:
+            return {"type": "array", "items": self.of_type(args[0])}
+        if origin is dict:
+            return {"type": "object", "additionalProperties": self.of_type(args[1])}
+        if tp in _SCALARS:
+            return dict(_SCALARS[tp])
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            return self.ref(tp)
+        return {}  # any JSON value
+
+
+def _answer(schemas: _Schemas, answer: api.Answer) -> Json:
+    if answer.content_type == api.TEXT:
+        return {"description": answer.description, "content": {api.TEXT: {"schema": {"type": "string"}}}}
+    refs = [schemas.ref(shape) for shape in answer.shapes]
+    schema: Json = refs[0] if len(refs) == 1 else {"oneOf": refs} if refs else {"type": "object"}
+    return {"description": answer.description, "content": {api.JSON: {"schema": schema}}}
 
 
 def document() -> Json:
@@ -117,7 +94,16 @@ def document() -> Json:
         version = metadata.version("clipper-py")
     except metadata.PackageNotFoundError:
         version = "0"
-    plain = {"description": "text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    schemas = _Schemas()
+    paths: dict[str, Json] = {}
+    for ep in api.ENDPOINTS:
+        item = paths.setdefault(ep.path, {"parameters": [_APP_PARAM]} if ep.path.startswith("/{app}/") else {})
+        operation: Json = {"summary": ep.summary}
+        if ep.request is not None:
+            operation["requestBody"] = {"required": True,
+                                        "content": {api.JSON: {"schema": schemas.ref(ep.request)}}}
+        operation["responses"] = {str(a.status): _answer(schemas, a) for a in ep.answers}
+        item[ep.method.lower()] = operation
     return {
         "openapi": "3.0.3",
         "info": {
@@ -126,38 +112,8 @@ def document() -> Json:
             "description": "Every prediction answers within its application's latency SLO, with the model's "
             "output or the application's default output.",
         },
-        "paths": {
-            "/{app}/predict": {
-                "parameters": [_APP_PARAM],
-                "post": {
-                    "summary": "Predict one input or a batch",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PredictRequest")}}},
-                    "responses": {
-                        "200": _json({"oneOf": [_ref("Prediction"), _ref("BatchPrediction")]}, "the predictions"),
-                        **_errors(400, 404, 405, 413, 503),
-                    },
-                },
-            },
-            "/{app}/update": {
-                "parameters": [_APP_PARAM],
-                "post": {
-                    "summary": "Feedback for a past prediction",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("UpdateRequest")}}},
-                    "responses": {"200": plain, **_errors(400, 404, 405, 413)},
-                },
-            },
-            "/ready": {"get": {"summary": "Readiness", "responses": {
-                "200": _json(_ref("Ready"), "configuration loaded; degraded apps listed"),
-                "503": _json(_ref("Ready"), "not ready: Redis never reached, or shutting down"),
-            }}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": plain}}},
-            "/metrics": {"get": {"summary": "Metrics (the original's JSON; Prometheus text with Accept: text/plain)",
-                                 "responses": {"200": _json({"type": "object"}, "metrics report")}}},
-            "/metrics/prometheus": {"get": {"summary": "Metrics as Prometheus text", "responses": {"200": plain}}},
-            "/openapi.json": {"get": {"summary": "This document",
-                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3 document")}}},
-        },
-        "components": {"schemas": SCHEMAS},
+        "paths": paths,
+        "components": {"schemas": schemas.components},
     }
 
 

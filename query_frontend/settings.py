@@ -1,109 +1,136 @@
 """Query-frontend settings: the original's command-line flags plus ours.
 
-Read once at start-up from the command line, falling back to ``CLIPPER_QF_*``
-environment variables, then to the defaults below.
+Read once at start-up (:func:`clipper_service.settings.load_settings`):
+``--name=value`` flags (``--name-with-dashes`` too), then ``CLIPPER_QF_<NAME>``
+environment variables, then the defaults below. Values passed to the class
+directly are checked the same way.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from clipper_protocol import constants as c
+from clipper_service.process import parse_log_level
+from clipper_service.settings import (
+    at_least,
+    document_settings,
+    load_settings,
+    one_of,
+    port,
+    positive,
+    setting,
+    setting_fields,
+)
+
+ENV_PREFIX = "CLIPPER_QF_"
 
 
 @dataclass(frozen=True)
 class QueryFrontendSettings:
-    redis_ip: str = c.REDIS_ADDRESS
-    """Redis host holding the cluster configuration."""
-    redis_port: int = c.REDIS_PORT
-    """Redis port."""
-    redis_password: str = field(default="", repr=False)
-    """Redis password (AUTH); empty for a Redis without one."""
-    rpc_service_port: int = c.RPC_SERVICE_PORT
-    """Port of the ZeroMQ ROUTER model containers connect to."""
-    prediction_cache_size: int = c.DEFAULT_PREDICTION_CACHE_SIZE_BYTES
-    """Byte budget of the prediction cache (outputs plus keys)."""
-    thread_pool_size: int = 1
-    """Accepted for compatibility; the frontend is a single asyncio loop."""
-    timeout_request: int = 5
-    """Seconds a client may take to send its request headers."""
-    timeout_content: int = 300
-    """Seconds a keep-alive connection may stay idle."""
-    host: str = "0.0.0.0"
-    """Address the REST and RPC servers bind."""
-    query_port: int = c.QUERY_FRONTEND_PORT
-    """Port of the REST API."""
-    container_activity_timeout_ms: int = 30000
-    """A replica silent this long is taken out of rotation (original: 30 s)."""
-    container_probe_interval_ms: int = 1000
-    """A replica silent this long is sent a liveness probe."""
-    max_queue_size: int = 10000
-    """Queries waiting per model version; past it, queries are shed (see ``shed_with``)."""
-    shed_with: str = "default"
-    """How a shed query is answered: ``default`` (the app's default output, as
-    the original) or ``503`` (HTTP 503 with ``Retry-After``, for clients that retry)."""
-    max_batch_size: int = 4096
-    """Upper bound of an adaptive batch."""
-    batch_increase_step: float = 1.0
-    """Additive increase of the batch size after a full batch within target."""
-    batch_backoff: float = 0.9
-    """Multiplicative decrease of the batch size after a batch over target."""
-    batch_latency_fraction: float = 0.5
-    """Target batch latency as a fraction of the tightest SLO."""
-    batch_wait_max_ms: float = 0.0
-    """Delayed batching (Clipper paper 4.3.2): longest an idle replica waits for a
-    short batch to fill; 0 sends at once, as the original's release."""
-    batch_wait_fraction: float = 0.2
-    """Delayed batching: the wait is also at most this fraction of the model's batch latency."""
-    max_body_bytes: int = 16 * 1024 * 1024
-    """Largest request body accepted (413 beyond)."""
-    max_batch_inputs: int = 10000
-    """Most inputs in one ``input_batch``."""
-    max_input_elements: int = 1_000_000
-    """Most elements in one array input (400 beyond); with ``max_body_bytes``
-    it bounds the memory a single query can make the frontend and a model use."""
-    max_headers: int = 100
-    """Most header lines in one request (400 beyond, answered before the body is read)."""
-    max_header_bytes: int = 8190
-    """Longest request line or header line (400 beyond)."""
-    drain_delay_s: float = 0.0
-    """On SIGTERM, how long to keep serving after ``/ready`` turns 503 so load
-    balancers stop routing here (new connections are refused after it; set it
-    to the readiness probe period behind Kubernetes). Requests in flight are
-    then given up to their SLO to finish."""
-    resync_interval_s: float = 10.0
-    """Full re-read of the Redis configuration, as a safety net for notifications."""
-    default_slo_micros: int = c.DEFAULT_SLO_MICROS
-    """SLO assumed for models no application links."""
-    rpc_secret: str = field(default="", repr=False)
-    """Registration secret model containers must prove (``CLIPPER_RPC_SECRET``
-    on their side); empty (the default, as the original) admits any container.
-    Prefer ``CLIPPER_QF_RPC_SECRET`` to the flag, which ``ps`` shows."""
+    """Everything the query frontend can be configured with."""
+
+    redis_ip: str = setting(c.REDIS_ADDRESS, help="Redis host holding the cluster configuration.")
+    redis_port: int = setting(c.REDIS_PORT, help="Port of that Redis.", check=port)
+    redis_password: str = setting("", help="Redis password (AUTH); empty for a Redis without one.", secret=True)
+    rpc_service_port: int = setting(c.RPC_SERVICE_PORT, check=port,
+                                    help="Port of the ZeroMQ ROUTER model containers connect to (0: any free one).")
+    prediction_cache_size: int = setting(c.DEFAULT_PREDICTION_CACHE_SIZE_BYTES, check=at_least(0),
+                                         help="Byte budget of the prediction cache (outputs plus keys).")
+    thread_pool_size: int = setting(1, help="Accepted for compatibility; the frontend is a single asyncio loop.")
+    timeout_request: int = setting(5, help="Seconds a client may take to send its request headers.")
+    timeout_content: int = setting(300, help="Seconds a keep-alive connection may stay idle.")
+    host: str = setting("0.0.0.0", help="Address the REST and RPC servers bind.")
+    query_port: int = setting(c.QUERY_FRONTEND_PORT, check=port, help="Port of the REST API (0: any free one).")
+    container_activity_timeout_ms: int = setting(
+        30000, check=positive, help="A replica silent this long is taken out of rotation (original: 30 s).")
+    container_probe_interval_ms: int = setting(
+        1000, check=positive, help="A replica silent this long is sent a liveness probe.")
+    max_queue_size: int = setting(
+        10000, check=at_least(1),
+        help="Queries waiting per model version; past it, queries are shed (see shed_with).")
+    shed_with: str = setting(
+        "default", check=one_of("default", "503"),
+        help="How a shed query is answered: default (the app's default output, as the original) or 503 "
+        "(HTTP 503 with a Retry-After derived from the queue's drain rate, for clients that retry).")
+    max_batch_size: int = setting(4096, check=at_least(1), help="Upper bound of an adaptive batch.")
+    batch_increase_step: float = setting(
+        1.0, help="Additive increase of the batch size after a full batch within target.")
+    batch_backoff: float = setting(0.9, help="Multiplicative decrease of the batch size after a batch over target.")
+    batch_latency_fraction: float = setting(0.5, help="Target batch latency as a fraction of the tightest SLO.")
+    batch_wait_max_ms: float = setting(
+        0.0, check=at_least(0),
+        help="Delayed batching (Clipper paper 4.3.2): longest an idle replica waits for a short batch to fill; "
+        "0 sends at once, as the original's release.")
+    batch_wait_fraction: float = setting(
+        0.2, check=at_least(0),
+        help="Delayed batching: the wait is also at most this fraction of the model's batch latency.")
+    max_body_bytes: int = setting(16 * 1024 * 1024, check=at_least(1),
+                                  help="Largest request body accepted (413 beyond).")
+    max_batch_inputs: int = setting(10000, check=at_least(1), help="Most inputs in one input_batch.")
+    max_input_elements: int = setting(
+        1_000_000, check=at_least(1),
+        help="Most elements in one array input (400 beyond); with max_body_bytes it bounds the memory a single "
+        "query can make the frontend and a model use.")
+    max_headers: int = setting(
+        100, check=at_least(1), help="Most header lines in one request (400 beyond, answered before the body is read).")
+    max_header_bytes: int = setting(8190, check=at_least(1), help="Longest request line or header line (400 beyond).")
+    drain_delay_s: float = setting(
+        0.0, check=at_least(0),
+        help="On SIGTERM, how long to keep serving after /ready turns 503 so load balancers stop routing here "
+        "(new connections are refused after it; set it to the readiness probe period behind Kubernetes). "
+        "Requests in flight are then given up to their SLO to finish.")
+    resync_interval_s: float = setting(
+        10.0, check=positive, help="Full re-read of the Redis configuration, as a safety net for notifications.")
+    liveness_ttl_s: float = setting(
+        10.0, check=at_least(1),
+        help="Lifetime of this frontend's liveness key in Redis (refreshed every third of it); the replica "
+        "records of a frontend whose key expired (it died without cleaning up) are deleted by the others.")
+    default_slo_micros: int = setting(c.DEFAULT_SLO_MICROS, check=positive,
+                                      help="SLO assumed for models no application links.")
+    rpc_secret: str = setting(
+        "", secret=True,
+        help="Registration secret model containers must prove (CLIPPER_RPC_SECRET on their side); empty (the "
+        "default, as the original) admits any container. Prefer CLIPPER_QF_RPC_SECRET to the flag, which ps shows.")
+    log_level: str = setting("INFO", parse=parse_log_level, check=one_of("CRITICAL", "ERROR", "WARNING", "INFO",
+                                                                         "DEBUG"),
+                             help="Level of the frontend's log (CRITICAL, ERROR, WARNING, INFO or DEBUG).")
 
     def __post_init__(self) -> None:
-        if self.shed_with not in ("default", "503"):
-            raise ValueError(f"shed_with must be 'default' or '503', not {self.shed_with!r}")
-        for name in ("max_queue_size", "max_body_bytes", "max_batch_inputs", "max_input_elements", "max_headers",
-                     "max_header_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.drain_delay_s < 0:
-            raise ValueError(f"drain_delay_s must not be negative, not {self.drain_delay_s}")
+        # The same checks as the loader's, for settings built in code.
+        for sf in setting_fields(type(self), ENV_PREFIX):
+            if sf.info.check is not None:
+                problem = sf.info.check(getattr(self, sf.name))
+                if problem is not None:
+                    raise ValueError(f"{sf.name} {problem}")
 
     @property
     def default_slo_s(self) -> float:
         return self.default_slo_micros / 1e6
 
     @classmethod
-    def from_args(cls, argv: list[str] | None = None) -> "QueryFrontendSettings":
-        parser = argparse.ArgumentParser(prog="query_frontend", description="Clipper query frontend")
-        for f in fields(cls):
-            convert: Callable[[str], Any] = type(f.default)
-            env = os.environ.get("CLIPPER_QF_" + f.name.upper())
-            default = f.default if env is None else convert(env)
-            parser.add_argument(f"--{f.name}", type=convert, default=default)
-        ns = parser.parse_args(argv)
-        return cls(**vars(ns))
+    def load(
+        cls,
+        argv: Sequence[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> QueryFrontendSettings:
+        """Settings from flags, then ``CLIPPER_QF_*`` variables, then defaults (see the module docstring)."""
+        return load_settings(cls, env_prefix=ENV_PREFIX, argv=argv, environ=environ, overrides=overrides,
+                             prog="query_frontend", description="Clipper query frontend")
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None = None) -> QueryFrontendSettings:
+        """Settings of a process: its flags (``sys.argv[1:]`` when None) and its environment."""
+        import sys
+
+        return cls.load(sys.argv[1:] if argv is None else argv, os.environ)
+
+
+def document() -> str:
+    """The Markdown table of these settings (for docs/settings.md)."""
+    return document_settings(QueryFrontendSettings, ENV_PREFIX, "Query frontend",
+                             "`python -m query_frontend --name=VALUE ...`; flags win over the environment.")

@@ -126,3 +126,57 @@ def save_python_function(name: str, func: Any) -> str:
         f.write(serialized)
     logger.info("Serialized and supplied predict function")
     return serialization_dir
+
+
+# ---------------------------------------------------------------- framework deployers' shared checks
+
+
+def builds_docker_images(clipper_conn: Any) -> bool:
+    """Whether ``clipper_conn``'s manager builds Docker images (Docker, Kubernetes), not local packages."""
+    from clipper_admin.local.local_container_manager import LocalContainerManager
+
+    return not isinstance(getattr(clipper_conn, "cm", None), LocalContainerManager)
+
+
+def image_labels(image: str) -> dict[str, str] | None:
+    """The labels of a Docker image, pulled if it is not here; None when there is no engine or no such image.
+
+    None leaves the verdict to the build, which says what is wrong with the
+    base image in its own words.
+    """
+    try:
+        import docker
+        import docker.errors
+    except ImportError:
+        return None
+    try:
+        client = docker.from_env()
+    except Exception:  # noqa: BLE001 - no engine: the build reports it
+        return None
+    try:
+        try:
+            found = client.images.get(image)
+        except docker.errors.ImageNotFound:
+            logger.info(f"Base image {image} is not present locally; pulling it to read its labels")
+            found = client.images.pull(image)
+        labels: dict[str, str] = dict((found.attrs.get("Config") or {}).get("Labels") or {})
+        return labels
+    except Exception:  # noqa: BLE001 - not found or not pullable: the build reports it
+        return None
+    finally:
+        client.close()
+
+
+def release(version: str) -> tuple[int, ...]:
+    """``(2, 13, 0)`` for ``"2.13.0+cpu"``: the numeric release, local and pre-release parts dropped."""
+    parts = []
+    for piece in version.split("+", 1)[0].split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)

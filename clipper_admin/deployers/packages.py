@@ -10,6 +10,7 @@ image installs them with ``pip install --no-index --find-links``.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import re
 import subprocess
@@ -23,8 +24,17 @@ logger = logging.getLogger("clipper.admin.packages")
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
-# pip names that no longer install (the "sklearn" shim refuses since 2023).
-PIP_RENAMES = {"sklearn": "scikit-learn"}
+# pip names that no longer install (the "sklearn" shim refuses since 2023), and
+# "xgboost", whose Linux wheel pulls a large NCCL (GPU) library: "xgboost-cpu"
+# provides the same `xgboost` module, version for version.
+PIP_RENAMES = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
+
+#: Directories of wheels on this host tried first, offline (``os.pathsep``-separated).
+WHEELHOUSE_ENV = "CLIPPER_WHEELHOUSE"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+# What dockerfiles/build_images.sh fills: the images' pinned wheels, and the
+# framework wheels plus those model images commonly install (xgboost-cpu).
+_BUILT_WHEELHOUSES = ("build/framework-wheels/wheels", "build/wheelhouse/deps")
 
 # Docker's architecture names → the machine names in wheel platform tags.
 _DOCKER_ARCH_TO_MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "arm64/v8": "aarch64", "ppc64le": "ppc64le",
@@ -69,14 +79,29 @@ def _host_matches(python_version: str, docker_arch: str) -> bool:
     )
 
 
-def wheelhouse_command(pkgs: list[str], dest: Path, python_version: str, docker_arch: str) -> list[str]:
+def host_wheelhouses() -> list[Path]:
+    """Directories of wheels on this host that pkgs_to_install are looked up in first, offline.
+
+    ``$CLIPPER_WHEELHOUSE`` (``os.pathsep``-separated), then the wheelhouses
+    ``make images`` builds in this source tree, those that exist.
+    """
+    listed = [Path(p) for p in os.environ.get(WHEELHOUSE_ENV, "").split(os.pathsep) if p]
+    listed += [_REPO_ROOT / d for d in _BUILT_WHEELHOUSES]
+    return [p for p in listed if p.is_dir()]
+
+
+def wheelhouse_command(pkgs: list[str], dest: Path, python_version: str, docker_arch: str,
+                       offline_from: list[Path] | None = None) -> list[str]:
     """The pip command that fills ``dest`` with wheels for ``pkgs`` and their dependencies.
 
     On a Linux host of the image's architecture and Python, ``pip wheel`` (it
     also builds wheels from source distributions); elsewhere (a Mac, say)
     ``pip download`` of binary wheels for the image's platform and Python.
+    With ``offline_from``, no index: only those directories' wheels.
     """
     common = ["--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+    if offline_from:
+        common += ["--no-index", *(a for d in offline_from for a in ("--find-links", str(d)))]
     if _host_matches(python_version, docker_arch):
         return [sys.executable, "-m", "pip", "wheel", *common, "--wheel-dir", str(dest), *pkgs]
     machine = _DOCKER_ARCH_TO_MACHINE.get(docker_arch, docker_arch)
@@ -102,6 +127,21 @@ def build_wheelhouse(
         network): the message carries the tail of pip's output.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    local = host_wheelhouses()
+    if local:
+        # Offline first: the host's wheelhouses often hold everything (no network needed).
+        cmd = wheelhouse_command(pkgs, dest, python_version, docker_arch, offline_from=local)
+        log.info(f"Looking up wheels for {' '.join(pkgs)} offline in {', '.join(map(str, local))}")
+        offline = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 text=True)
+        if offline.returncode == 0:
+            wheels = sorted(p.name for p in dest.glob("*.whl"))
+            log.info(f"Wheelhouse ready (offline): {', '.join(wheels) or 'no wheels'}")
+            return
+        log.info("Not every wheel is in the host's wheelhouses; asking the package index")
+        for stale in dest.glob("*"):
+            if stale.is_file():
+                stale.unlink()
     cmd = wheelhouse_command(pkgs, dest, python_version, docker_arch)
     log.info(f"Fetching wheels for {' '.join(pkgs)} on this host (Python {python_version}, {docker_arch})")
     tail: deque[str] = deque(maxlen=25)

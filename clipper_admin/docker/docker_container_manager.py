@@ -7,6 +7,10 @@ Start-up order: network, Redis, management frontend, query frontend(s),
 Prometheus (scraping every query frontend and each model replica directly).
 With ``num_frontend_replicas=N`` there are N query-frontend containers,
 each with its own model replicas (see :mod:`.query_frontends`).
+
+The manager is composed of parts: starting the core containers
+(:mod:`.core_containers`), model replicas (:mod:`.replicas`), finding a
+running cluster (:mod:`.discovery`) and its network (:mod:`.network`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from clipper_admin import _http
+from clipper_admin import _http, images
 from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import (
     CLIPPER_DOCKER_LABEL,
@@ -26,42 +30,25 @@ from clipper_admin.container_manager import (
     CLIPPER_INTERNAL_REDIS_PORT,
     CLIPPER_INTERNAL_RPC_PORT,
     CLIPPER_METRIC_CONFIG_LABEL,
-    CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL,
-    CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     ContainerManager,
 )
-from clipper_admin import images
-from clipper_admin.docker import prometheus_config
-from clipper_admin.docker.engine import (
-    engine,
-    ensure_image,
-    find_unbound_port,
-    random_suffix,
-    remove_containers,
-    wait_until_ready,
-)
-from clipper_admin.docker.query_frontends import (
-    QueryFrontend,
-    frontend_labels,
-    frontend_names,
-    network_aliases,
-    running_frontends,
-    scale_out_notice,
-)
+from clipper_admin.docker.core_containers import CoreContainers
+from clipper_admin.docker.discovery import management_token as _management_token
+from clipper_admin.docker.discovery import running_cluster
+from clipper_admin.docker.engine import engine, ensure_image, remove_containers
+from clipper_admin.docker.network import CLIPPER_NETWORK_LABEL, create_network, remove_network_if_unused
+from clipper_admin.docker.query_frontends import QueryFrontend
 from clipper_admin.docker.replicas import ModelReplicas
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_PREDICTION_CACHE_SIZE_BYTES
 
 logger = logging.getLogger("clipper.docker")
 
-#: Label on a network this manager created, so ``stop_all`` may remove it (and no other).
-CLIPPER_NETWORK_LABEL = "ai.clipper.network.created"
-_PROMETHEUS_PORT = 9090
-_PROMETHEUS_CONFIG_IN_CONTAINER = "/etc/prometheus/prometheus.yml"
-_REQUIRED_PORT_LABELS = ("management", "query_rest", "query_rpc", "metric")
+# Re-exported: imported from here by earlier code.
+__all__ = ["CLIPPER_NETWORK_LABEL", "DockerContainerManager", "_management_token"]
 
 
-class DockerContainerManager(ModelReplicas, ContainerManager):
+class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
     """Starts Redis, the frontends, the metrics stack and model replicas as containers.
 
     Parameters
@@ -245,135 +232,8 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                 raise
         self.connect()
 
-    def _start_core(self, client: Any, started: list[Any], qf_image: str, mgmt_image: str, cache_size: int,
-                    threads: int, t_request: int, t_content: int, num_frontends: int) -> None:  # fmt: skip
-        if self.external_redis:
-            redis_ip, redis_port = str(self.redis_ip), self.redis_port
-            self.logger.info("Using external Redis at %s:%d", redis_ip, redis_port)
-        else:
-            # Not published unless asked: the frontends reach Redis over the
-            # cluster's network, and a published Redis has no password.
-            redis_ports: dict[str, Any] = {}
-            if self.publish_redis:
-                self.redis_port = find_unbound_port(self.redis_port, "Redis", self.logger)
-                redis_ports = {f"{CLIPPER_INTERNAL_REDIS_PORT}/tcp": ("127.0.0.1", self.redis_port)}
-            redis = self._run(client, started, "Redis", images.image(images.REDIS), f"redis-{random_suffix()}",
-                              ports=redis_ports,
-                              labels={CLIPPER_DOCKER_PORT_LABELS["redis"]:
-                                      str(self.redis_port) if self.publish_redis else ""})  # fmt: skip
-            # QUIRK fixed: the original always passed 6379; inside the network
-            # a managed Redis is at its internal port, an external one at redis_port.
-            redis_ip, redis_port = redis.name, CLIPPER_INTERNAL_REDIS_PORT
-        redis_args = [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}"]
-
-        self.clipper_management_port = find_unbound_port(self.clipper_management_port, "management frontend", self.logger)
-        mgmt_env = {_http.ADMIN_TOKEN_ENV: self.admin_token} if self.admin_token else {}
-        self._run(client, started, "management frontend", mgmt_image, f"mgmt_frontend-{random_suffix()}",
-                  command=redis_args, environment=mgmt_env,
-                  ports={f"{CLIPPER_INTERNAL_MANAGEMENT_PORT}/tcp":
-                         (self.management_bind_address, self.clipper_management_port)},
-                  labels={CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: "",
-                          CLIPPER_DOCKER_PORT_LABELS["management"]: str(self.clipper_management_port)})  # fmt: skip
-
-        qf_command = [*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
-                      f"--timeout_request={t_request}", f"--timeout_content={t_content}"]  # fmt: skip
-        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends)
-        self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
-        self.prometheus_config_path = prometheus_config.create_config_file(
-            self.cluster_name, [f.name for f in frontends])
-        self._run(client, started, "Prometheus", images.image(images.PROMETHEUS), f"metric_frontend-{random_suffix()}",
-                  ports={f"{_PROMETHEUS_PORT}/tcp": self.prometheus_port},
-                  volumes={self.prometheus_config_path: {"bind": _PROMETHEUS_CONFIG_IN_CONTAINER, "mode": "ro"}},
-                  labels={CLIPPER_DOCKER_PORT_LABELS["metric"]: str(self.prometheus_port),
-                          CLIPPER_METRIC_CONFIG_LABEL: self.prometheus_config_path})  # fmt: skip
-        self.logger.info("Docker cluster %s is up: query frontend on port %d, management frontend on port %d, "
-                         "Prometheus on port %d", self.cluster_name, self.clipper_query_port,
-                         self.clipper_management_port, self.prometheus_port)  # fmt: skip
-        if len(frontends) > 1:
-            self.logger.warning("%s", scale_out_notice(self.public_hostname, frontends))
-
-    def _start_query_frontends(self, client: Any, started: list[Any], image: str, command: list[str],
-                               count: int) -> list[QueryFrontend]:  # fmt: skip
-        """Start ``count`` query frontends at once and wait for all of them.
-
-        Frontend 0 is published on the cluster's query/RPC ports (as with a
-        single frontend); the others on free host ports, distinct from those.
-        """
-        self.clipper_query_port = find_unbound_port(self.clipper_query_port, "query frontend REST API", self.logger)
-        self.clipper_rpc_port = find_unbound_port(self.clipper_rpc_port, "query frontend RPC service", self.logger)
-        taken = {self.clipper_query_port, self.clipper_rpc_port, self.clipper_management_port, self.redis_port,
-                 self.prometheus_port}  # fmt: skip
-
-        def another_port(what: str) -> int:
-            while True:
-                port = find_unbound_port(0, what, self.logger)
-                if port not in taken:
-                    taken.add(port)
-                    return port
-
-        endpoint = {self.docker_network: client.api.create_endpoint_config(aliases=network_aliases(self.cluster_name))}
-        frontends: list[QueryFrontend] = []
-        for i, name in enumerate(frontend_names(f"query_frontend-{random_suffix()}", count)):
-            if i == 0:
-                query_port, rpc_port = self.clipper_query_port, self.clipper_rpc_port
-            else:
-                query_port = another_port(f"query frontend {i} REST API")
-                rpc_port = another_port(f"query frontend {i} RPC service")
-            self.logger.info("Starting query frontend container %s from %s", name, image)
-            started.append(self._run_on_network(
-                client, image, name=name, command=command, networking_config=endpoint,
-                ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": query_port, f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": rpc_port},
-                labels={**self.common_labels, **frontend_labels(i, query_port, rpc_port)},
-                log_config=self.log_config))  # fmt: skip
-            frontends.append(QueryFrontend(i, name, query_port, rpc_port))
-        what = "query frontend" if count == 1 else f"{count} query frontends"
-        wait_until_ready(started[-count:], what, self.container_ready_timeout_s, self.logger)
-        return frontends
-
-    def _run(self, client: Any, started: list[Any], what: str, image: str, name: str,
-             labels: dict[str, str], **kwargs: Any) -> Any:  # fmt: skip
-        """Start one core container, record it in ``started`` and wait until it is ready."""
-        self.logger.info("Starting %s container %s from %s", what, name, image)
-        container = self._run_on_network(client, image, name=name, labels={**self.common_labels, **labels},
-                                         log_config=self.log_config, **kwargs)  # fmt: skip
-        started.append(container)
-        wait_until_ready([container], what, self.container_ready_timeout_s, self.logger)
-        return container
-
-    def _run_on_network(self, client: Any, image: str, **kwargs: Any) -> Any:
-        """``containers.run`` with the manager's extra kwargs (ours win), on the cluster's network.
-
-        Another cluster's ``stop_all`` may remove an unused network between
-        our creating it and starting a container on it: create it again once.
-        """
-        import docker.errors
-
-        def run() -> Any:
-            return client.containers.run(image, **{**self.extra_container_kwargs, **kwargs})
-
-        try:
-            return run()
-        except docker.errors.NotFound as e:
-            if "network" not in str(e.explanation or e):
-                raise
-        self._create_network(client)
-        return run()
-
     def _create_network(self, client: Any) -> None:
-        import docker.errors
-
-        try:
-            client.networks.get(self.docker_network)
-            return
-        except docker.errors.NotFound:
-            pass
-        self.logger.info("Creating Docker network %s", self.docker_network)
-        try:
-            client.networks.create(self.docker_network, driver="bridge", check_duplicate=True,
-                                   labels={CLIPPER_NETWORK_LABEL: "true"})  # fmt: skip
-        except docker.errors.APIError as e:
-            if e.status_code != 409:  # 409: another cluster created it at the same moment
-                raise
+        create_network(client, self.docker_network, self.logger)
 
     def _refuse_if_running(self, client: Any) -> None:
         mine = self._containers(client, all=True)
@@ -396,35 +256,22 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                 f"No running Clipper cluster named {self.cluster_name} on this Docker engine (no running container "
                 f"labelled {CLIPPER_DOCKER_LABEL}={self.cluster_name}). Start one with ClipperConnection.start_clipper()."
             )
-        frontends = running_frontends(running)
-        labels: dict[str, str] = {}
-        # Frontend 0's port labels last: they are the cluster's query and RPC ports.
-        by_name = {c.name: c for c in running}
-        others = [c for c in running if CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL not in c.labels]
-        for c in others + [by_name[f.name] for f in reversed(frontends)]:
-            labels.update(c.labels)
-        wanted = {key: CLIPPER_DOCKER_PORT_LABELS[key] for key in _REQUIRED_PORT_LABELS}
-        missing = [label for label in [*wanted.values(), CLIPPER_METRIC_CONFIG_LABEL] if label not in labels]
-        if missing:
-            raise ClipperException(
-                f"Cluster {self.cluster_name} is incomplete: no running container carries the label(s) "
-                f"{', '.join(missing)}. Stop it with ClipperConnection.stop_all() and start it again."
-            )
-        self.clipper_management_port = int(labels[wanted["management"]])
-        self.clipper_query_port = int(labels[wanted["query_rest"]])
-        self.clipper_rpc_port = int(labels[wanted["query_rpc"]])
-        self.prometheus_port = int(labels[wanted["metric"]])
-        self.prometheus_config_path = labels[CLIPPER_METRIC_CONFIG_LABEL]
-        self.query_frontends = frontends
-        self.num_frontend_replicas = len(frontends)
-        if labels.get(CLIPPER_DOCKER_PORT_LABELS["redis"]):  # "" when Redis is not published
-            self.redis_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["redis"]])
+        found = running_cluster(self.cluster_name, running)
+        self.clipper_management_port = found.management_port
+        self.clipper_query_port = found.query_port
+        self.clipper_rpc_port = found.rpc_port
+        self.prometheus_port = found.prometheus_port
+        self.prometheus_config_path = found.prometheus_config_path
+        self.query_frontends = found.query_frontends
+        self.num_frontend_replicas = len(found.query_frontends)
+        if found.redis_port is not None:
+            self.redis_port = found.redis_port
         if self.admin_token is None:
-            self.admin_token = _management_token(running)
-        if CLIPPER_DOCKER_PORT_LABELS["fluentd"] in labels:
+            self.admin_token = found.admin_token
+        if found.fluentd_port is not None:
             self.logger.info("Centralized logging is enabled: the cluster runs Fluentd")
             self.centralize_log = True
-            self.fluentd_port = int(labels[CLIPPER_DOCKER_PORT_LABELS["fluentd"]])
+            self.fluentd_port = found.fluentd_port
         elif self.centralize_log:
             raise ClipperException(
                 "Invalid state detected. log centralization is True, but cannot find fluentd instance running. "
@@ -456,30 +303,11 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
             remove_containers(redis, graceful, self.stop_timeout_s)
             for path in {c.labels.get(CLIPPER_METRIC_CONFIG_LABEL) for c in mine} - {None}:
                 self._remove_config_file(path)
-            self._remove_network_if_unused(client)
+            remove_network_if_unused(client, self.docker_network, self.logger)
 
     def _remove_config_file(self, path: str | None) -> None:
         if path and Path(path).name.startswith("clipper-"):  # only a file this manager wrote
             Path(path).unlink(missing_ok=True)
-
-    def _remove_network_if_unused(self, client: Any) -> None:
-        import docker.errors
-
-        try:
-            network = client.networks.get(self.docker_network)
-        except docker.errors.NotFound:
-            return
-        if (network.attrs.get("Labels") or {}).get(CLIPPER_NETWORK_LABEL) != "true":
-            return  # the user's network: not ours to remove
-        network.reload()
-        if network.attrs.get("Containers"):
-            return  # still used (e.g. by another cluster)
-        try:
-            network.remove()
-            self.logger.info("Removed Docker network %s", self.docker_network)
-        except docker.errors.APIError as e:
-            # Another cluster may have joined it in the meantime.
-            self.logger.info("Kept Docker network %s: %s", self.docker_network, e.explanation or e)
 
     # ---------------------------------------------------------------- inspection
 
@@ -497,18 +325,3 @@ class DockerContainerManager(ModelReplicas, ContainerManager):
                 paths.append(str(path))
         return paths
 
-
-def _management_token(containers: list[Any]) -> str | None:
-    """The admin token in the management frontend container's environment, if any.
-
-    Whoever can inspect the cluster's containers can read it anyway; this
-    spares a user who ``connect()``s from another process passing it again.
-    """
-    prefix = f"{_http.ADMIN_TOKEN_ENV}="
-    for c in containers:
-        if CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL not in c.labels:
-            continue
-        for entry in (c.attrs.get("Config") or {}).get("Env") or []:
-            if entry.startswith(prefix) and len(entry) > len(prefix):
-                return str(entry[len(prefix):])
-    return None

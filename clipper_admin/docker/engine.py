@@ -17,7 +17,6 @@ from typing import Any
 from clipper_admin._image_build import _docker_client
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local.launch import port_is_free
-from clipper_admin.local.redis_server import free_port
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
@@ -61,12 +60,15 @@ def random_suffix() -> int:
 def find_unbound_port(start: int, what: str, logger: Logger) -> int:
     """``start`` if it is free; a random free port in [10000, 50000] if not.
 
-    The original's semantics, plus: ``start == 0`` asks for any free port.
-    The host side of a published port binds every interface, so that is
-    what is checked.
+    The original's semantics, plus: ``start == 0`` returns 0, which asks
+    Docker to pick a free host port when it publishes the container's port
+    (read it back with :func:`published_port` once the container runs).
+    Picking one here and publishing it afterwards would race other
+    processes for it. The host side of a published port binds every
+    interface, so that is what is checked.
     """
     if start == 0:
-        return free_port()
+        return 0
     if port_is_free(start):
         return start
     while True:
@@ -74,6 +76,28 @@ def find_unbound_port(start: int, what: str, logger: Logger) -> int:
         if port_is_free(port):
             logger.warning("Port %d for the %s is in use; using port %d instead", start, what, port)
             return port
+
+
+def published_port(container: Any, container_port: int, requested: int, logger: Logger | None = None) -> int:
+    """The host port Docker published ``container``'s TCP ``container_port`` on.
+
+    Reads the container's ``NetworkSettings.Ports`` as last inspected (a
+    started container: call ``container.reload()`` first; containers from
+    ``containers.list`` are fresh), preferring an IPv4 binding. When the
+    container shows no binding, ``requested`` (the host port asked for) is
+    returned, with a warning if that was 0 (any port) since then nobody
+    knows the port.
+    """
+    network = (getattr(container, "attrs", None) or {}).get("NetworkSettings") or {}
+    bindings = (network.get("Ports") or {}).get(f"{container_port}/tcp") or []
+    for binding in sorted(bindings, key=lambda b: ":" in str(b.get("HostIp") or "")):
+        host_port = str(binding.get("HostPort") or "")
+        if host_port.isdigit() and int(host_port) > 0:
+            return int(host_port)
+    if requested == 0 and logger is not None:
+        logger.warning("Container %s shows no published host port for its port %d",
+                       getattr(container, "name", "?"), container_port)  # fmt: skip
+    return requested
 
 
 def ensure_image(client: Any, image: str, hint: str, logger: Logger) -> None:

@@ -2,8 +2,8 @@
 
 Docker has no load balancer in front of several containers, so each of the
 N frontends is a container of its own: frontend 0 is published on the
-cluster's query and RPC ports, frontend i > 0 on free host ports recorded
-in its labels, and all of them share network aliases so that clients on the
+cluster's query and RPC ports, frontend i > 0 on host ports Docker picks
+(read back from its published ports), and all of them share network aliases so that clients on the
 cluster network get DNS round-robin. As on Kubernetes, every frontend has
 its own full set of model replicas (a replica's ``CLIPPER_IP`` is one
 frontend), so ``num_replicas`` counts replicas per frontend.
@@ -17,9 +17,12 @@ from typing import Any
 
 from clipper_admin.container_manager import (
     CLIPPER_DOCKER_PORT_LABELS,
+    CLIPPER_INTERNAL_QUERY_PORT,
+    CLIPPER_INTERNAL_RPC_PORT,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
 )
+from clipper_admin.docker.engine import published_port
 
 #: Network alias every query frontend carries (DNS round-robin inside the network).
 QUERY_FRONTEND_ALIAS = "query-frontend"
@@ -55,7 +58,12 @@ def network_aliases(cluster_name: str) -> list[str]:
 
 
 def frontend_labels(index: int, query_port: int, rpc_port: int) -> dict[str, str]:
-    """Labels of frontend ``index``: role, index and its published ports (read back by ``connect``)."""
+    """Labels of frontend ``index``: role, index and the host ports asked for (0: any).
+
+    ``connect`` reads the ports from the container's published ports; the
+    port labels are kept for whoever reads them (they are the real ports
+    unless 0 was asked for).
+    """
     return {
         CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: "",
         CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index),
@@ -65,10 +73,16 @@ def frontend_labels(index: int, query_port: int, rpc_port: int) -> dict[str, str
 
 
 def running_frontends(containers: Iterable[Any]) -> list[QueryFrontend]:
-    """The query frontends among ``containers``, by index; those without port labels are skipped."""
+    """The query frontends among ``containers``, by index; those without port labels are skipped.
+
+    Their ports are the ones Docker published (as last inspected: containers
+    from ``containers.list`` are fresh), the labels' where none shows.
+    """
     rest, rpc = CLIPPER_DOCKER_PORT_LABELS["query_rest"], CLIPPER_DOCKER_PORT_LABELS["query_rpc"]
     found = [
-        QueryFrontend(frontend_index(c.labels), c.name, int(c.labels[rest]), int(c.labels[rpc]))
+        QueryFrontend(frontend_index(c.labels), c.name,
+                      published_port(c, CLIPPER_INTERNAL_QUERY_PORT, int(c.labels[rest] or 0)),
+                      published_port(c, CLIPPER_INTERNAL_RPC_PORT, int(c.labels[rpc] or 0)))
         for c in containers
         if CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL in c.labels and rest in c.labels and rpc in c.labels
     ]

@@ -160,6 +160,19 @@ class ModelReplicas:
         if change(path, names):
             prometheus_config.reload(self.get_metric_addr(), self.logger)
 
+    def discard_model(self, name: str, version: str, image: str) -> None:
+        """Undo a deploy of ``image`` as ``name:version``: remove the replicas started from ``image``.
+
+        Replicas of that version started from another image are left
+        alone; the image itself is not this manager's to remove.
+        """
+        with engine() as client:
+            doomed = [c for c in self._replicas(client, name, str(version), all=True)
+                      if (c.attrs.get("Config") or {}).get("Image") == image]  # fmt: skip
+            if doomed:
+                self.logger.info("Removing %d replicas of %s:%s started from %s", len(doomed), name, version, image)
+            self._remove_replicas(doomed, graceful=False)
+
     def stop_models(self, models: dict[str, list[str]]) -> None:
         """Stop and remove the replicas of ``{name: [version, ...]}``."""
         wanted = {(n, str(v)) for n, versions in models.items() for v in versions}

@@ -12,15 +12,19 @@ import base64
 import logging
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from kubernetes import client, config
+from kubernetes import client
+from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
 
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.kubernetes.pod_spec import Json
 
 logger = logging.getLogger("clipper.kubernetes")
+
+# The client's configuration loaders carry no annotations.
+config: Any = cast(Any, _config)
 
 # Merge patch, not the client's default pick (JSON patch), which a real API
 # server rejects for an object body.
@@ -49,7 +53,7 @@ class KubeApi:
 
     def __init__(self, namespace: str, configuration: client.Configuration | None = None) -> None:
         self.namespace = namespace
-        self._api_client = client.ApiClient(configuration or load_configuration())
+        self._api_client: Any = client.ApiClient(configuration or load_configuration())
         # Typed Any: the client's annotations ask for its model classes, but it
         # sends dicts as they are, and dicts are what we build and validate.
         self.core: Any = client.CoreV1Api(self._api_client)
@@ -125,6 +129,16 @@ class KubeApi:
                 elif address.type == "InternalIP":
                     internal.append(address.address)
         return external or (internal if use_internal_ip else [])
+
+    def deployment_images(self, name: str) -> list[str] | None:
+        """The container images of Deployment ``name``; None if there is no such Deployment."""
+        try:
+            deployment = self.apps.read_namespaced_deployment(name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return [str(c.image) for c in deployment.spec.template.spec.containers]
 
     def count_deployments(self, selector: str) -> int:
         return len(self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items)

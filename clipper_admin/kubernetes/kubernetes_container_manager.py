@@ -19,6 +19,7 @@ from clipper_admin.container_manager import (
     CLIPPER_INTERNAL_REDIS_PORT,
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_NAME_LABEL,
+    CLIPPER_QUERY_FRONTEND_ID_LABEL,
     ContainerManager,
     create_model_container_label,
 )
@@ -348,6 +349,20 @@ class KubernetesContainerManager(ContainerManager):
             path.write_text(text or "", encoding="utf-8")
             files.append(str(path))
         return files
+
+    def discard_model(self, name: str, version: str, image: str) -> None:
+        """Undo a deploy of ``image`` as ``name:version``: delete its Deployments that run ``image``.
+
+        A Deployment of that version running another image (the one that was
+        registered) is left alone.
+        """
+        label = create_model_container_label(name, str(version))
+        for i in range(self.num_frontend_replicas):
+            deployment_name = m.model_deployment_name(self.spec, name, str(version), i)
+            if self.api.deployment_images(deployment_name) == [image]:
+                self.logger.info("Deleting %s, started from %s by a deploy that failed", deployment_name, image)
+                self.api.delete_workloads(f"{CLIPPER_MODEL_CONTAINER_LABEL}={label}, "
+                                          f"{CLIPPER_QUERY_FRONTEND_ID_LABEL}={i}, {self._cluster_selector()}")
 
     def stop_models(self, models: dict[str, list[str]]) -> None:
         for name, versions in models.items():

@@ -6,7 +6,7 @@ Layout of a cluster directory::
     logs/<process>.log      stdout and stderr of each process
     logs/<replica>.ready    written by a model replica once it serves
     redis/                  Redis data (append-only file)
-    models/<name>/<version>/  packaged models (see ``packaging``)
+    models/<name>/<version>/<build>/  packaged models, one directory per build (see ``packaging``)
 
 Any Python process may read or change the cluster: ``cluster.json`` is
 replaced atomically, and changes happen under an ``fcntl`` lock kept next to
@@ -76,6 +76,7 @@ class ClusterPaths:
         return self.logs_dir / f"{process_name}.ready"
 
     def model_dir(self, name: str, version: str) -> Path:
+        """The directory of one model version's builds (each build is a directory in it)."""
         return self.models_dir / name / version
 
 

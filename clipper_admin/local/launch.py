@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import site
 import socket
@@ -17,6 +18,9 @@ from clipper_admin.local.processes import exit_code, is_alive, log_tail
 from clipper_admin.local.redis_server import free_port
 
 LOG_TAIL_LINES = 20
+
+#: What the local manager logs through: a logger, or its cluster-prefixing adapter.
+Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 
 class PortInUseError(ClipperException):

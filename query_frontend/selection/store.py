@@ -1,42 +1,47 @@
-"""The learned selection state: an in-memory copy for queries, Redis for feedback.
+"""The learned selection states: an in-memory copy for queries, persisted through Redis.
 
-Queries read :meth:`SelectionStore.state` — a dict lookup, never a Redis
-round trip. Feedback writes through: :meth:`SelectionStore.record` adds the
-change of each state field with ``HINCRBYFLOAT`` in one ``MULTI`` block,
-and the totals Redis returns (which include other frontends' feedback)
-become the new in-memory copy. Other frontends' writes arrive through DB 1
-keyspace notifications (:meth:`reload_key`) and the periodic resync
-(:meth:`reload_app`), both driven by ``ConfigSync``.
+Queries read :meth:`SelectionStore.state`, a dict lookup, never a Redis
+round trip. Feedback writes through: :meth:`SelectionStore.record` stores
+the change of each state field (its persistence adds them with
+``HINCRBYFLOAT``), and the totals that come back, which include other
+frontends' feedback, become the new in-memory copy. Other frontends' writes
+arrive through :meth:`reload_key` (DB 1 keyspace notifications) and
+:meth:`reload_app` (the periodic resync), both driven by the Redis follower.
+The Redis access itself is :mod:`query_frontend.redis_state.selection_state`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
 from clipper_protocol import selection_schema as ss
 from query_frontend.selection.base import PolicyState, SelectionPolicy
 
-log = logging.getLogger("clipper.query_frontend.selection")
-
 StateKey = tuple[str, int, str]  # (app, uid, policy name)
 
 
+class StatePersistence(Protocol):
+    """Where learned states are kept (Redis DB 1)."""
+
+    async def add(self, key: StateKey, deltas: Mapping[str, float]) -> list[float] | None: ...
+
+    async def read(self, redis_key: str) -> dict[str, float]: ...
+
+    def scan(self, app: str, policy_name: str) -> AsyncIterator[tuple[StateKey, dict[str, float]]]: ...
+
+
 class SelectionStore:
-    """Learned states by (app, uid, policy); Redis-backed once a client is attached."""
+    """Learned states by (app, uid, policy); persisted once a persistence is attached."""
 
     def __init__(self) -> None:
         self._fields: dict[StateKey, dict[str, float]] = {}
         self._states: dict[StateKey, PolicyState] = {}
-        self._client: aioredis.Redis | None = None
+        self._persistence: StatePersistence | None = None
 
-    def attach(self, client: aioredis.Redis) -> None:
-        """Persist to (and refresh from) Redis DB 1 through ``client``."""
-        self._client = client
+    def attach(self, persistence: StatePersistence) -> None:
+        """Persist to (and refresh from) ``persistence``."""
+        self._persistence = persistence
 
     def state(self, app: str, uid: int, policy: SelectionPolicy) -> PolicyState:  # type: ignore[type-arg]
         """The state queries use now; the policy's initial state if none is known."""
@@ -64,7 +69,7 @@ class SelectionStore:
         before: PolicyState,
         after: PolicyState,
     ) -> bool:
-        """Persist ``after - before``; False if Redis could not take it.
+        """Persist ``after - before``; False if it could not be saved.
 
         Only the difference is written, as increments, so feedback computed
         from a slightly stale copy still adds up exactly with everyone else's.
@@ -76,43 +81,33 @@ class SelectionStore:
         current = dict(self._fields.get(key, {}))
         if not deltas:
             return True
-        if self._client is None:
+        if self._persistence is None:
             for f, d in deltas.items():
                 current[f] = current.get(f, 0.0) + d
             self._set(key, current)
             return True
-        redis_key = ss.state_key(app, uid, policy.name)
-        try:
-            async with self._client.pipeline(transaction=True) as pipe:
-                for f, d in deltas.items():
-                    pipe.hincrbyfloat(redis_key, f, d)
-                totals = await pipe.execute()
-        except (RedisError, OSError) as e:
-            log.warning("Could not record feedback for %s (uid %d) in Redis: %s", app, uid, e)
+        totals = await self._persistence.add(key, deltas)
+        if totals is None:
             return False
-        current.update(zip(deltas, (float(t) for t in totals)))
+        current.update(zip(deltas, totals))
         self._set(key, current)
         return True
 
     async def reload_key(self, redis_key: str) -> None:
         """Re-read one learned-state hash after a keyspace notification."""
         parsed = ss.parse_state_key(redis_key)
-        if parsed is None or self._client is None:
+        if parsed is None or self._persistence is None:
             return
-        raw = await self._client.hgetall(redis_key)
-        self._set(parsed, _floats(raw))
+        self._set(parsed, await self._persistence.read(redis_key))
 
     async def reload_app(self, app: str, policy_name: str) -> None:
         """Re-read every user's state of an app's policy (on (re)connect and resync)."""
-        if self._client is None or policy_name == ss.DEFAULT_POLICY:
+        if self._persistence is None or policy_name == ss.DEFAULT_POLICY:
             return
         seen = set()
-        async for redis_key in self._client.scan_iter(match=ss.state_key_pattern(app, policy_name), count=1000):
-            parsed = ss.parse_state_key(str(redis_key))
-            if parsed is None or parsed[0] != app:
-                continue
+        async for parsed, fields in self._persistence.scan(app, policy_name):
             seen.add(parsed)
-            self._set(parsed, _floats(await self._client.hgetall(redis_key)))
+            self._set(parsed, fields)
         # States deleted in Redis (a policy reset) are forgotten here too.
         for key in [k for k in self._fields if k[0] == app and k[2] == policy_name and k not in seen]:
             self._set(key, {})
@@ -122,13 +117,3 @@ class SelectionStore:
             del self._fields[key]
         for key in [k for k in self._states if k[0] == app]:
             del self._states[key]
-
-
-def _floats(raw: Mapping[Any, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in raw.items():
-        try:
-            out[str(k)] = float(v)
-        except (TypeError, ValueError):
-            log.warning("Ignoring malformed selection-state field %r=%r", k, v)
-    return out

@@ -28,8 +28,8 @@ import requests
 from clipper_admin import ClipperConnection
 from clipper_admin.container_manager import ContainerManager
 from clipper_admin.exceptions import ClipperException
-from clipper_admin.local.redis_server import free_port, redis_server_command, wait_for_port
 from tests.support.cluster import wait_for
+from tests.support.ports import log_size, mf_port, qf_ports, start_redis
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -77,30 +77,29 @@ class Frontends:
 
 
 def start_frontends(work_dir: Path, redis_port: int, cache_size: int | None = None) -> Frontends:
-    """Start both frontends on free ports and wait until they listen."""
-    admin_port, query_port, rpc_port = free_port(), free_port(), free_port()
+    """Start both frontends on ports they bind themselves (0); learn the ports once they listen."""
     mgmt_log, qf_log = work_dir / "management_frontend.log", work_dir / "query_frontend.log"
+    offsets = log_size(mgmt_log), log_size(qf_log)
     qf_cmd = [
         sys.executable, "-m", "query_frontend", "--redis_ip=127.0.0.1", f"--redis_port={redis_port}",
-        f"--rpc_service_port={rpc_port}", "--host", "127.0.0.1", "--query_port", str(query_port),
+        "--rpc_service_port=0", "--host", "127.0.0.1", "--query_port", "0",
     ]
     if cache_size is not None:
         qf_cmd.append(f"--prediction_cache_size={cache_size}")
     mgmt = _spawn(
         [sys.executable, "-m", "management_frontend", "--redis_ip=127.0.0.1", f"--redis_port={redis_port}",
-         "--host", "127.0.0.1", "--port", str(admin_port)],
+         "--host", "127.0.0.1", "--port", "0"],
         mgmt_log,
     )
     qf = _spawn(qf_cmd, qf_log)
-    fe = Frontends(redis_port, admin_port, query_port, rpc_port, [mgmt, qf], [mgmt_log, qf_log])
     try:
-        wait_for_port("127.0.0.1", admin_port, START_TIMEOUT_S, mgmt)
-        wait_for_port("127.0.0.1", query_port, START_TIMEOUT_S, qf)
-        wait_for_port("127.0.0.1", rpc_port, START_TIMEOUT_S, qf)
+        admin_port = mf_port(mgmt, mgmt_log, START_TIMEOUT_S, offsets[0])
+        query_port, rpc_port = qf_ports(qf, qf_log, START_TIMEOUT_S, offsets[1])
     except BaseException:
-        fe.stop(graceful=False)
+        for proc in (mgmt, qf):
+            _stop(proc, graceful=False)
         raise
-    return fe
+    return Frontends(redis_port, admin_port, query_port, rpc_port, [mgmt, qf], [mgmt_log, qf_log])
 
 
 @dataclass
@@ -266,13 +265,8 @@ class ProcessContainerManager(ContainerManager):
 @pytest.fixture(scope="session")
 def shared_redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One redis-server for the session's shared frontends (flushed before each test)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        redis_server_command(port, tmp_path_factory.mktemp("admin-redis")),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc, port = start_redis(tmp_path_factory.mktemp("admin-redis"))
     try:
-        wait_for_port("127.0.0.1", port, 10, proc)
         yield port
     finally:
         _stop(proc)

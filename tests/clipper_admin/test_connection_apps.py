@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+import redis
 
 from clipper_admin import ClipperConnection, ClipperException
 
@@ -124,3 +126,59 @@ def test_get_app_info_for_nonexistent_app_returns_none(
     with caplog.at_level(logging.WARNING, logger="clipper.admin"):
         assert conn.get_app_info("ghost") is None
     assert "[test-cluster] Application ghost is not registered with Clipper" in caplog.messages
+
+
+# -- register_application checks its name and SLO before any request (ours) ------------
+
+
+@pytest.fixture
+def no_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records (and refuses) every admin request the connection tries to send."""
+    sent: list[str] = []
+
+    def refuse(admin_addr: str, endpoint: str, *args: object, **kwargs: object) -> None:
+        sent.append(endpoint)
+        raise AssertionError(f"unexpected request to /admin/{endpoint}")
+
+    monkeypatch.setattr("clipper_admin._http.admin_post", refuse)
+    return sent
+
+
+@pytest.mark.parametrize("name", ["UX_Bad App", "", "Upper", "under_score", "-lead", "trail-", "dot.ted", "a:b"])
+def test_register_application_refuses_bad_names(conn: ClipperConnection, no_requests: list[str], name: str) -> None:
+    with pytest.raises(ClipperException) as e:
+        conn.register_application(name, "doubles", "-1.0", 100000)
+    assert str(e.value).startswith(f"Invalid value for argument name: {name!r} is not a valid application name: ")
+    assert "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?\\Z'" in str(e.value)
+    assert no_requests == []
+
+
+@pytest.mark.parametrize("slo", [-5, 0, 2**31, 1.5, 100000.0, "100000", None, True])
+def test_register_application_refuses_bad_slos(conn: ClipperConnection, no_requests: list[str], slo: object) -> None:
+    with pytest.raises(ClipperException) as e:
+        conn.register_application("app", "doubles", "-1.0", slo)  # type: ignore[arg-type]
+    assert str(e.value) == (
+        f"Invalid value for argument slo_micros: {slo!r} is not a valid latency objective: "
+        "it must be a whole number of microseconds from 1 to 2147483647"
+    )
+    assert no_requests == []
+
+
+def test_register_application_accepts_numpy_integer_slos(conn: ClipperConnection) -> None:
+    np = pytest.importorskip("numpy")
+    conn.register_application("np-slo", "doubles", "-1.0", np.int64(2000))
+    info = conn.get_app_info("np-slo")
+    assert info is not None and info["latency_slo_micros"] == 2000
+
+
+def test_unregister_still_reaches_apps_with_old_names(conn: ClipperConnection, cm: Any) -> None:
+    # An application registered before the rule (e.g. by the original) can still be removed.
+    client = redis.Redis(port=cm.redis_port, db=5)
+    try:
+        client.hset("Old_App", mapping={"input_type": "doubles", "policy": "DefaultOutputSelectionPolicy",
+                                        "default_output": "d", "latency_slo_micros": "5"})
+    finally:
+        client.close()
+    assert conn.get_all_apps() == ["Old_App"]
+    conn.unregister_application("Old_App")
+    assert conn.get_all_apps() == []

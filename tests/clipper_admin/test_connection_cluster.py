@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from clipper_admin import ClipperConnection, ClipperException, UnconnectedException, __registry__, __version__
-from clipper_admin.local.redis_server import free_port
+from tests.support.ports import dead_port
 
 if TYPE_CHECKING:
     from conftest import ProcessContainerManager
@@ -66,11 +66,12 @@ def test_start_clipper_logs_and_reraises_manager_errors(
 
 
 def test_start_clipper_gives_up_when_frontends_never_get_healthy(cm: ProcessContainerManager) -> None:
-    cm.query_addr_override = f"127.0.0.1:{free_port()}"  # nothing listens there
-    conn = ClipperConnection(cm)
-    conn._health_check_timeout_s = 0.5
-    with pytest.raises(requests.RequestException, match="^Clipper still initializing: \n "):
-        conn.start_clipper()
+    with dead_port() as port:  # nothing listens there
+        cm.query_addr_override = f"127.0.0.1:{port}"
+        conn = ClipperConnection(cm)
+        conn._health_check_timeout_s = 0.5
+        with pytest.raises(requests.RequestException, match="^Clipper still initializing: \n "):
+            conn.start_clipper()
     assert conn.connected is False
 
 
@@ -107,10 +108,11 @@ def test_error_status_becomes_clipper_exception_with_code_and_body(conn: Clipper
 def test_unreachable_management_frontend_says_what_to_do(cm: ProcessContainerManager) -> None:
     conn = ClipperConnection(cm)
     conn.connect()
-    dead = f"127.0.0.1:{free_port()}"
-    cm.admin_addr_override = dead
-    with pytest.raises(ClipperException) as e:
-        conn.get_all_apps()
+    with dead_port() as port:
+        dead = f"127.0.0.1:{port}"
+        cm.admin_addr_override = dead
+        with pytest.raises(ClipperException) as e:
+            conn.get_all_apps()
     assert f"Could not reach the Clipper management frontend at {dead}" in str(e.value)
     assert "start_clipper()" in str(e.value) and "connect()" in str(e.value)
 
@@ -118,9 +120,10 @@ def test_unreachable_management_frontend_says_what_to_do(cm: ProcessContainerMan
 def test_unreachable_query_frontend_on_inspect(cm: ProcessContainerManager) -> None:
     conn = ClipperConnection(cm)
     conn.connect()
-    cm.query_addr_override = f"127.0.0.1:{free_port()}"
-    with pytest.raises(ClipperException, match="Could not reach the Clipper query frontend"):
-        conn.inspect_instance()
+    with dead_port() as port:
+        cm.query_addr_override = f"127.0.0.1:{port}"
+        with pytest.raises(ClipperException, match="Could not reach the Clipper query frontend"):
+            conn.inspect_instance()
 
 
 # Every method the original guards with `if not self.connected: raise UnconnectedException()`.

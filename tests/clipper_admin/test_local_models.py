@@ -119,8 +119,8 @@ def test_noop_replicas_scale_up_and_down(cm: LocalContainerManager, caplog: pyte
 
 def test_closure_model_is_packaged_and_served(cm: LocalContainerManager, tmp_path: Path) -> None:
     image = cm.build_model("adder", "2", closure_dir(tmp_path, lambda xs: [str(sum(x)) for x in xs]), CLOSURE_IMAGE)
-    model_dir = cm.cluster_dir / "models" / "adder" / "2"
-    assert image == f"local:{model_dir}"
+    model_dir = Path(image.removeprefix("local:"))
+    assert image.startswith("local:") and model_dir.parent == cm.cluster_dir / "models" / "adder" / "2"
     assert (model_dir / "func.pkl").exists() and (model_dir / "local-image.json").exists()
     cm.deploy_model("adder", "2", "doubles", image)
     (replica,) = replicas(cm, "adder:2")
@@ -139,14 +139,43 @@ def test_closure_model_is_packaged_and_served(cm: LocalContainerManager, tmp_pat
     assert r.json()["output"] == 3.5
 
 
-def test_rebuilding_a_model_replaces_its_files(cm: LocalContainerManager, tmp_path: Path) -> None:
+def test_rebuilding_a_model_makes_a_new_build_and_leaves_the_old_one_alone(cm: LocalContainerManager,
+                                                                          tmp_path: Path) -> None:
     src = Path(closure_dir(tmp_path, lambda xs: xs))
     (src / "old.txt").write_text("old")
-    cm.build_model("rebuilt", "1", str(src), CLOSURE_IMAGE)
+    first = Path(cm.build_model("rebuilt", "1", str(src), CLOSURE_IMAGE).removeprefix("local:"))
     (src / "old.txt").unlink()
-    image = cm.build_model("rebuilt", "1", str(src), CLOSURE_IMAGE)
-    model_dir = Path(image.removeprefix("local:"))
-    assert not (model_dir / "old.txt").exists() and (model_dir / "func.pkl").exists()
+    second = Path(cm.build_model("rebuilt", "1", str(src), CLOSURE_IMAGE).removeprefix("local:"))
+    assert first != second and first.parent == second.parent
+    assert not (second / "old.txt").exists() and (second / "func.pkl").exists()
+    # Replicas of the first build may be running from it: it is never touched.
+    assert (first / "old.txt").read_text() == "old" and (first / "local-image.json").exists()
+    # No staging directory is left next to the builds.
+    assert sorted(p.name for p in first.parent.iterdir()) == sorted([first.name, second.name])
+
+
+def test_a_failed_build_leaves_no_directory(cm: LocalContainerManager, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    with pytest.raises(ClipperException, match="pip install failed"):
+        cm.build_model("failing", "1", closure_dir(tmp_path, lambda xs: xs), CLOSURE_IMAGE,
+                       pkgs_to_install=["clipper-no-such-package-zz"])  # fmt: skip
+    assert not (cm.cluster_dir / "models" / "failing").exists()
+
+
+def test_discard_model_stops_that_builds_replicas_and_removes_it(cm: LocalContainerManager, tmp_path: Path) -> None:
+    kept = cm.build_model("undone", "1", closure_dir(tmp_path, lambda xs: xs), CLOSURE_IMAGE)
+    cm.deploy_model("undone", "1", "doubles", kept)
+    (tmp_path / "model-data").rename(tmp_path / "first-data")
+    doomed = cm.build_model("undone", "1", closure_dir(tmp_path, lambda xs: xs), CLOSURE_IMAGE)
+    cm.set_num_replicas("undone", "1", "doubles", doomed, 2)  # one more, from the other build
+    (survivor,) = [s for s in replicas(cm, "undone:1") if s.name == "undone_1-1"]
+    cm.discard_model("undone", "1", doomed)
+    assert [s.name for s in replicas(cm, "undone:1")] == [survivor.name]
+    assert not Path(doomed.removeprefix("local:")).exists()
+    assert Path(kept.removeprefix("local:")).is_dir()
+    cm.discard_model("undone", "1", "clipper/noop-container:develop")  # not packaged here: nothing to remove
+    assert Path(kept.removeprefix("local:")).is_dir()
 
 
 def test_crashed_replica_is_reported_and_not_counted(cm: LocalContainerManager, caplog: pytest.LogCaptureFixture) -> None:

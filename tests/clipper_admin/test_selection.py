@@ -41,7 +41,7 @@ def _predict_batch(conn: ClipperConnection, inputs: list[list[float]]) -> list[d
     return r.json()["batch_predictions"]
 
 
-def test_ab_split_then_exp3_through_the_client(two_models: ClipperConnection, poll) -> None:
+def test_ab_split_then_exp3_through_the_client(two_models: ClipperConnection, poll, rng: random.Random) -> None:
     conn = two_models
     # The original's rule holds until a selection policy is set.
     with pytest.raises(ClipperException, match="A model with name tree is already linked"):
@@ -53,7 +53,7 @@ def test_ab_split_then_exp3_through_the_client(two_models: ClipperConnection, po
     assert info["linked_models"] == ["forest", "tree"]
 
     def served_models() -> list[str]:
-        preds = _predict_batch(conn, [[random.uniform(-1, 1)] for _ in range(500)])
+        preds = _predict_batch(conn, [[rng.uniform(-1, 1)] for _ in range(500)])
         return [p["model"] for p in preds if not p["default"]]
 
     served = poll(lambda: (s := served_models()) and len(s) == 500 and s, what="both models answering")
@@ -62,7 +62,6 @@ def test_ab_split_then_exp3_through_the_client(two_models: ClipperConnection, po
 
     conn.set_selection_policy("ab", "Exp3Policy", {"gamma": 0.1, "seed": 3})
     poll(lambda: _predict_batch(conn, [[0.5], [0.6]])[0]["model"] in ("tree", "forest"), what="Exp3 live")
-    rng = random.Random(0)
     for _ in range(200):
         x = rng.uniform(-1, 1)
         label = 1.0 if x > 0 else 0.0

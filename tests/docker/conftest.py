@@ -16,7 +16,6 @@ import pytest
 
 from clipper_admin import DockerContainerManager
 from clipper_admin.container_manager import CLIPPER_DOCKER_LABEL, CLIPPER_METRIC_CONFIG_LABEL
-from clipper_admin.local.redis_server import free_port
 from tests.support.ci import skip_or_fail
 
 docker = pytest.importorskip("docker")
@@ -71,7 +70,7 @@ def clipper_images(docker_client: object) -> None:
 
 @dataclass
 class ClusterFactory:
-    """Makes DockerContainerManagers with unique names, free ports and a test network.
+    """Makes DockerContainerManagers with unique names, ports of their own choosing and a test network.
 
     Everything a test's clusters leave behind (containers, Prometheus config
     files, the network) is removed afterwards, even when the test fails.
@@ -84,8 +83,10 @@ class ClusterFactory:
     def manager(self, **kwargs: object) -> DockerContainerManager:
         name = f"test-{uuid.uuid4().hex[:10]}"
         self.names.append(name)
-        ports = {k: free_port() for k in ("clipper_query_port", "clipper_management_port", "clipper_rpc_port",
-                                           "redis_port", "prometheus_port")}  # fmt: skip
+        # 0: the manager picks each port when it publishes it (the test never holds a port number
+        # someone else could take first); the manager's attributes then tell which it got.
+        ports = dict.fromkeys(("clipper_query_port", "clipper_management_port", "clipper_rpc_port",
+                               "redis_port", "prometheus_port"), 0)
         return DockerContainerManager(**{"cluster_name": name, "docker_network": self.network, **ports, **kwargs})  # type: ignore[arg-type]
 
     def cleanup(self) -> None:

@@ -93,10 +93,11 @@ def _connect_from_fresh_process(cm: DockerContainerManager) -> dict[str, Any]:
 @pytest.mark.timeout(600)
 def test_full_life_cycle(clusters: ClusterFactory, docker_client: Any, tmp_path: Path) -> None:
     cm = clusters.manager()
-    ports = (cm.clipper_query_port, cm.clipper_management_port, cm.prometheus_port)
+    assert (cm.clipper_query_port, cm.clipper_management_port, cm.prometheus_port) == (0, 0, 0)
     conn = ClipperConnection(cm)
     conn.start_clipper()
-    assert (cm.clipper_query_port, cm.clipper_management_port, cm.prometheus_port) == ports  # the free ports were used
+    ports = (cm.clipper_query_port, cm.clipper_management_port, cm.prometheus_port)
+    assert all(ports) and len(set(ports)) == 3, ports  # 0: the manager picked a port for each
     name = cm.cluster_name
     assert len(_containers(docker_client, name, all=False)) == 4  # Redis, 2 frontends, Prometheus
 
@@ -116,6 +117,9 @@ def test_full_life_cycle(clusters: ClusterFactory, docker_client: Any, tmp_path:
     assert jobs["query"]["scrapeUrl"].endswith(":1337/metrics/prometheus")
     (qf,) = _containers(docker_client, name, CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL, all=False)
     assert qf.name in jobs["query"]["scrapeUrl"]
+    # Asked for as 0, the ports are the ones Docker picked and published (not chosen beforehand).
+    assert int(qf.ports["1337/tcp"][0]["HostPort"]) == cm.clipper_query_port
+    assert int(qf.ports["7000/tcp"][0]["HostPort"]) == cm.clipper_rpc_port
     _wait_for("the query frontend target is up", lambda: any(
         t["labels"]["job"] == "query" and t["health"] == "up" for t in _targets(conn)))  # fmt: skip
 

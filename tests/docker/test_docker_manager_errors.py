@@ -13,9 +13,10 @@ import pytest
 from clipper_admin import ClipperConnection, DockerContainerManager
 from clipper_admin.container_manager import CLIPPER_DOCKER_LABEL
 from clipper_admin.docker import prometheus_config
-from clipper_admin.docker.engine import find_unbound_port
+from clipper_admin.docker.engine import find_unbound_port, published_port
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local.redis_server import free_port
+from tests.support.ports import dead_port
 
 log = logging.getLogger("test")
 
@@ -50,9 +51,9 @@ def test_connect_without_a_cluster_says_how_to_start_one(docker_client: Any) -> 
 
 def test_missing_frontend_image_fails_before_starting_anything(docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"test-missing-{os.getpid()}"
-    cm = DockerContainerManager(cluster_name=name, docker_network="clipper-test-missing", clipper_query_port=free_port(),
-                                clipper_management_port=free_port(), clipper_rpc_port=free_port(),
-                                redis_port=free_port(), prometheus_port=free_port(), redis_ip="127.0.0.1")  # fmt: skip
+    cm = DockerContainerManager(cluster_name=name, docker_network="clipper-test-missing", clipper_query_port=0,
+                                clipper_management_port=0, clipper_rpc_port=0, redis_port=0, prometheus_port=0,
+                                redis_ip="127.0.0.1")  # fmt: skip
     try:
         with pytest.raises(ClipperException) as e:
             cm.start_clipper("nobody/query_frontend:0", "nobody/management_frontend:0", "unused", 1, 1, 5, 300, 1)
@@ -76,7 +77,25 @@ def test_find_unbound_port_keeps_a_free_port_and_replaces_a_taken_one() -> None:
         taken = s.getsockname()[1]
         other = find_unbound_port(taken, "thing", log)
         assert other != taken and 10000 <= other <= 50000
-    assert find_unbound_port(0, "thing", log) > 0
+    # 0: Docker picks the port when it publishes it (no port chosen here to race for).
+    assert find_unbound_port(0, "thing", log) == 0
+
+
+class _Inspected:
+    def __init__(self, ports: dict[str, Any] | None) -> None:
+        self.name = "c"
+        self.attrs = {"NetworkSettings": {"Ports": ports}}
+
+
+def test_published_port_reads_the_port_docker_picked(caplog: pytest.LogCaptureFixture) -> None:
+    both = {"1337/tcp": [{"HostIp": "::", "HostPort": "32771"}, {"HostIp": "0.0.0.0", "HostPort": "32770"}],
+            "7000/tcp": None}  # fmt: skip
+    assert published_port(_Inspected(both), 1337, 0, log) == 32770  # IPv4 first
+    assert published_port(_Inspected({"6379/tcp": [{"HostIp": "127.0.0.1", "HostPort": "40001"}]}), 6379, 0) == 40001
+    # Nothing published (yet): the port asked for, with a warning when that was "any".
+    assert published_port(_Inspected(both), 7000, 7001, log) == 7001
+    assert published_port(_Inspected(None), 1338, 0, log) == 0
+    assert "shows no published host port for its port 1338" in caplog.text
 
 
 def test_prometheus_config_edits_keep_the_file_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -108,5 +127,6 @@ def test_prometheus_config_edits_keep_the_file_in_place(tmp_path: Path, monkeypa
 
 
 def test_reload_failure_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
-    assert prometheus_config.reload(f"127.0.0.1:{free_port()}", log) is False
+    with dead_port() as port:
+        assert prometheus_config.reload(f"127.0.0.1:{port}", log) is False
     assert "Could not reload the Prometheus configuration" in caplog.text

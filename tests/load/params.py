@@ -163,6 +163,11 @@ SHUTDOWN_AT_S = 1.5
 SHUTDOWN_READY_FALSE_WITHIN_S = 0.1
 """/ready turns 503 this soon after SIGTERM ("immediately")."""
 
+ROGUE_MAX_DEFAULT_RATE = 0.05
+"""Row 18: late answers (SLO defaults) allowed while rogues knock, at most this share. A rogue
+that got queries would default all of them, and is caught directly (its batches); this only
+bounds the scheduling stalls of a shared 2-core machine (one 100 ms stall is ~10 defaults)."""
+
 REDIS_DOWN_S = 4.0
 """Redis outage at query-frontend start (specified: 10 s)."""
 REDIS_READY_WITHIN_S = 2.0

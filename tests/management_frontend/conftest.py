@@ -1,4 +1,4 @@
-"""Fixtures for the management frontend: the real app on a free port, real Redis."""
+"""Fixtures for the management frontend: the real app on a port it binds itself, real Redis."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 
-from clipper_admin.local.redis_server import free_port, wait_for_port
 from management_frontend.server import build_app
 from management_frontend.settings import Settings
+from tests.support.ports import log_size, mf_port, wait_listening
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,12 +132,16 @@ def rdb(redis_instance: Any) -> Iterator[Callable[[int], redis.Redis]]:
 
 
 class MgmtProcess:
-    """``python -m management_frontend`` as a subprocess, logging to a file."""
+    """``python -m management_frontend`` as a subprocess, logging to a file.
+
+    Without ``port`` it first binds one of its own choosing (``--port=0``) and
+    reports it; a restart binds the same one again (the clients' address).
+    """
 
     def __init__(self, redis_port: int, log_path: Path, port: int | None = None,
                  extra_args: list[str] | None = None, env: dict[str, str] | None = None,
                  args_via_env: bool = False) -> None:
-        self.port = port or free_port()
+        self.port = port or 0
         self.redis_port = redis_port
         self.log_path = log_path
         self.extra_args = extra_args or []
@@ -161,12 +165,16 @@ class MgmtProcess:
             # Both flag spellings the original's gflags accepted.
             args = ["--redis_ip=127.0.0.1", "--redis_port", str(self.redis_port),
                     "--host", "127.0.0.1", f"--port={self.port}", *self.extra_args]
+        offset = log_size(self.log_path)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "management_frontend", *args],
                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
             )
-        wait_for_port("127.0.0.1", self.port, 30, self.proc)
+        if self.port == 0:
+            self.port = mf_port(self.proc, self.log_path, 30, offset)
+        else:
+            wait_listening(self.proc, self.port, 30, self.log_path)
 
     def stop(self) -> int:
         """SIGTERM and wait; returns the exit status."""

@@ -113,9 +113,3 @@ async def test_ping_and_ready(admin):
     assert (reply.status, json.loads(reply.text)) == (200, {"ready": True})
     reply = await admin.get("/healthz")
     assert (reply.status, reply.text) == (200, "ok")
-
-
-async def test_app_names_are_not_validated(admin, rdb):
-    # The original does not validate application names; neither do we.
-    assert (await admin.add_app("My App:1,x")).status == 200
-    assert rdb(RedisDB.APPLICATIONS).exists("My App:1,x") == 1

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from management_frontend.http import ADMIN_PATHS
 from management_frontend.openapi import POST_OPERATIONS, openapi_document
+from tests.support.seeding import hypothesis_seed
 
 POST_ROUTES = sorted(p for p in ADMIN_PATHS if p.removeprefix("/admin/") in POST_OPERATIONS)
 FIELDS = ["name", "app_name", "model_name", "model_version", "model_names", "labels", "input_type",
@@ -60,7 +61,8 @@ def _check_reply(status: int, content_type: str | None, body: bytes) -> None:
 async def test_fuzzed_bodies_on_every_route_never_5xx(admin) -> None:
     seen: dict[int, int] = {}
 
-    @settings(max_examples=300, deadline=None, derandomize=True,
+    @hypothesis_seed("test_mgmt_fuzz.test_fuzzed_bodies_on_every_route_never_5xx")
+    @settings(max_examples=300, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(route=st.sampled_from(POST_ROUTES), body=raw_bodies)
     def one_case(route: str, body: bytes) -> None:

@@ -21,6 +21,7 @@ from management_frontend.protocol import (
     get_str_list,
     json_type_name,
     parse_json_object,
+    parse_request,
 )
 from management_frontend.settings import Settings, load_settings
 
@@ -30,16 +31,18 @@ def _raw(body: object) -> bytes:
 
 
 def test_add_app_parses_and_canonicalizes_input_type():
-    req = AddAppRequest.parse(_raw({"name": "a", "input_type": "ints", "default_output": "1",
-                                    "latency_slo_micros": 5}))
-    assert req == AddAppRequest("a", InputType.INTEGERS, "1", 5)
+    req = parse_request(AddAppRequest, _raw({"name": "a", "input_type": "ints", "default_output": "1",
+                                             "latency_slo_micros": 5}))
+    assert req == AddAppRequest("a", "ints", "1", 5)
+    assert req.parsed_input_type is InputType.INTEGERS
 
 
 def test_add_model_parses_every_field():
-    req = AddModelRequest.parse(_raw({
+    req = parse_request(AddModelRequest, _raw({
         "model_name": "m", "model_version": "v", "labels": ["a"], "input_type": "s",
         "container_name": "img", "model_data_path": "p", "batch_size": 4, "extra": "ignored"}))
-    assert req == AddModelRequest("m", "v", ["a"], InputType.STRINGS, "img", "p", 4)
+    assert req == AddModelRequest("m", "v", ["a"], "s", "img", "p", 4)
+    assert req.parsed_input_type is InputType.STRINGS
 
 
 @pytest.mark.parametrize(
@@ -95,18 +98,18 @@ def test_get_str_list():
 
 def test_parse_errors_carry_the_schema():
     with pytest.raises(JsonRequestError) as info:
-        VerboseRequest.parse(b"{")
+        parse_request(VerboseRequest, b"{")
     assert info.value.schema == VerboseRequest.SCHEMA
     assert info.value.message.startswith("Error parsing JSON: JSON parse error: ")
     assert info.value.message.endswith("\n. Expected JSON schema: " + VerboseRequest.SCHEMA)
     with pytest.raises(JsonRequestError, match="does not have required key: verbose"):
-        VerboseRequest.parse(b"{}")
+        parse_request(VerboseRequest, b"{}")
 
 
 def test_field_order_decides_the_first_error():
     # Fields are read in schema order, so the first missing one is reported.
     with pytest.raises(JsonRequestError, match="required key: model_version"):
-        ContainerRequest.parse(_raw({"model_name": "m"}))
+        parse_request(ContainerRequest, _raw({"model_name": "m"}))
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"1", b'"s"', b"null", b"true"])
@@ -128,8 +131,8 @@ def test_deep_nesting_is_a_parse_error_not_a_crash():
 
 def test_invalid_input_type_is_not_a_json_error():
     with pytest.raises(BadRequestError) as info:
-        AddAppRequest.parse(_raw({"name": "a", "input_type": "INTS", "default_output": "",
-                                  "latency_slo_micros": 1}))
+        parse_request(AddAppRequest, _raw({"name": "a", "input_type": "INTS", "default_output": "",
+                                           "latency_slo_micros": 1}))
     assert not isinstance(info.value, JsonRequestError)
     assert info.value.message.startswith("Invalid value for JSON key input_type: INTS is not a valid input string")
 

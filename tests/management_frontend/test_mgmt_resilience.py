@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clipper_admin.local.redis_server import free_port
+from tests.support.ports import dead_port
 from clipper_protocol.redis_schema import RedisDB
 
 
@@ -98,11 +98,11 @@ async def test_redis_restart_keeps_state(admin, redis_instance, rdb):
 async def test_unreachable_redis_host_port(admin_factory):
     from management_frontend.settings import Settings
 
-    port = free_port()  # nothing listens here
-    admin = await admin_factory(Settings(redis_ip="127.0.0.1", redis_port=port, host="127.0.0.1", port=0))
-    reply = await admin.post("delete_app", {"name": "x"})
-    assert reply.status == 503
-    assert reply.text.startswith(f"Redis at 127.0.0.1:{port} is unreachable: ")
-    # Input errors are still reported before Redis is needed.
-    reply = await admin.post("delete_app", {})
-    assert reply.status == 400
+    with dead_port() as port:  # held, never listening: nothing can serve it
+        admin = await admin_factory(Settings(redis_ip="127.0.0.1", redis_port=port, host="127.0.0.1", port=0))
+        reply = await admin.post("delete_app", {"name": "x"})
+        assert reply.status == 503
+        assert reply.text.startswith(f"Redis at 127.0.0.1:{port} is unreachable: ")
+        # Input errors are still reported before Redis is needed.
+        reply = await admin.post("delete_app", {})
+        assert reply.status == 400

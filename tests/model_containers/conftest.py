@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from tests.model_containers.mc_fake_frontend import FakeFrontend
 
+from clipper_service.supervisor import RestartPolicy
 from model_containers.model import ModelContainerBase
 from model_containers.rpc import RPCService
 
@@ -34,8 +35,13 @@ def run_container(frontend: FakeFrontend, tmp_path: Path) -> Iterator[RunContain
     """
     running: list[tuple[RPCService, threading.Thread]] = []
 
-    def run(model: ModelContainerBase, collect_metrics: bool = False, **overrides: Any) -> RPCService:
-        service = RPCService(collect_metrics=collect_metrics, read_config=False)
+    def run(
+        model: ModelContainerBase,
+        collect_metrics: bool = False,
+        restart_policy: RestartPolicy | None = None,
+        **overrides: Any,
+    ) -> RPCService:
+        service = RPCService(collect_metrics=collect_metrics, read_config=False, restart_policy=restart_policy)
         settings: dict[str, Any] = {
             "model_name": "m",
             "model_version": "1",

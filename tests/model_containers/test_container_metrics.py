@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import struct
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from model_containers.model import ModelContainerBase
-from tests.model_containers.mc_fake_frontend import DOUBLES, FakeFrontend, free_port
+from model_containers.settings import resolve_settings
+from tests.model_containers.mc_fake_frontend import DOUBLES, FakeFrontend
 
 HISTOGRAMS = ("end_to_end_latency_ms", "recv_time_ms", "parse_time_ms", "handle_time_ms")
 BUCKETS = ("5.0", "10.0", "20.0", "35.0", "50.0", "75.0", "100.0", "150.0", "200.0", "250.0",
@@ -30,9 +33,14 @@ def _sample(text: str, series: str) -> float:
     return float(match.group(1))
 
 
-def test_metrics_endpoint_counts_batches(frontend: FakeFrontend, run_container: Any) -> None:
-    port = free_port()
-    run_container(SleepyEcho(), collect_metrics=True, metrics_port=port)
+def test_metrics_endpoint_counts_batches(
+    frontend: FakeFrontend, run_container: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="clipper.container")
+    service = run_container(SleepyEcho(), collect_metrics=True, metrics_port="auto")
+    port = service.metrics.port
+    assert isinstance(port, int) and port > 0
+    assert f"Metrics on port {port}" in caplog.text
     url = f"http://127.0.0.1:{port}/metrics"
     before = requests.get(url, timeout=10).text
     assert _sample(before, "clipper_mc_pred_total") == 0
@@ -67,13 +75,22 @@ def test_metrics_server_off_with_port_0(frontend: FakeFrontend, run_container: A
     assert frontend.recv_response().outputs == [b"2.0"]
     # Still counted, just not served.
     assert service.metrics.registry.get_sample_value("clipper_mc_pred_total") == 1
+    assert service.metrics.port is None
+
+
+def test_metrics_port_setting_accepts_auto() -> None:
+    base = {"CLIPPER_MODEL_NAME": "m", "CLIPPER_MODEL_VERSION": "1"}
+    assert resolve_settings(base).metrics_port == 1390
+    assert resolve_settings({**base, "CLIPPER_METRICS_PORT": "0"}).metrics_port == 0
+    assert resolve_settings({**base, "CLIPPER_METRICS_PORT": " AUTO "}).metrics_port == "auto"
 
 
 def test_busy_metrics_port_does_not_stop_the_container(frontend: FakeFrontend, run_container: Any) -> None:
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
-        run_container(SleepyEcho(), collect_metrics=True, metrics_port=taken.getsockname()[1])
+        service = run_container(SleepyEcho(), collect_metrics=True, metrics_port=taken.getsockname()[1])
+        assert service.metrics.port is None
         identity, _ = frontend.register()
         frontend.predict(identity, 1, DOUBLES, [struct.pack("<d", 3.0)])
         assert frontend.recv_response().outputs == [b"3.0"]

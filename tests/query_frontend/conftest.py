@@ -1,4 +1,4 @@
-"""Fixtures: a real query frontend (in this test's event loop) on free ports."""
+"""Fixtures: a real query frontend (in this test's event loop) on ports it binds itself (0)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from clipper_admin.local.redis_server import free_port
 from query_frontend.server import QueryFrontend
 from query_frontend.settings import QueryFrontendSettings
 from tests.support.cluster_state import ClusterState
 from tests.support.frame_container import FrameContainer
+from tests.support.ports import frontend_query_port
 
 
 async def eventually(predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
@@ -33,6 +33,15 @@ class RunningFrontend:
     rpc_port: int
     session: aiohttp.ClientSession
     containers: list[FrameContainer] = field(default_factory=list)
+
+    @property
+    def query_port(self) -> int:
+        return frontend_query_port(self.frontend)
+
+    @classmethod
+    def of(cls, frontend: QueryFrontend, session: aiohttp.ClientSession) -> "RunningFrontend":
+        """A started frontend: its URL and RPC port are the ones it bound."""
+        return cls(frontend, f"http://127.0.0.1:{frontend_query_port(frontend)}", frontend.rpc.port, session)
 
     async def predict(self, app: str, body: dict | bytes, version: str | None = None) -> tuple[int, dict]:
         if isinstance(body, dict) and version is not None:
@@ -73,8 +82,8 @@ def qf_settings(redis_instance) -> QueryFrontendSettings:
     return QueryFrontendSettings(
         redis_ip=redis_instance.host,
         redis_port=redis_instance.port,
-        rpc_service_port=free_port(),
-        query_port=free_port(),
+        rpc_service_port=0,
+        query_port=0,
         host="127.0.0.1",
         container_activity_timeout_ms=1000,
         container_probe_interval_ms=250,
@@ -87,7 +96,7 @@ async def qf(qf_settings: QueryFrontendSettings) -> AsyncIterator[RunningFronten
     frontend = QueryFrontend(qf_settings)
     await frontend.start()
     session = aiohttp.ClientSession()
-    running = RunningFrontend(frontend, f"http://127.0.0.1:{qf_settings.query_port}", qf_settings.rpc_service_port, session)
+    running = RunningFrontend.of(frontend, session)
     try:
         await asyncio.wait_for(frontend.sync.ready.wait(), 10)
         yield running

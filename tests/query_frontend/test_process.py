@@ -13,27 +13,33 @@ from pathlib import Path
 import pytest
 import requests
 
-from clipper_admin.local.redis_server import free_port, wait_for_port
 from tests.support.frame_container import FrameContainer
+from tests.support.ports import log_size, qf_ports, wait_listening
 
 
 class FrontendProcess:
+    """``python -m query_frontend``: first on ports of its own choosing (0), restarted on the same ones."""
+
     def __init__(self, redis_port: int, log_path: Path) -> None:
-        self.query_port = free_port()
-        self.rpc_port = free_port()
+        self.query_port = 0
+        self.rpc_port = 0
         self.redis_port = redis_port
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = {**os.environ, "CLIPPER_QF_CONTAINER_PROBE_INTERVAL_MS": "200", "CLIPPER_QF_RESYNC_INTERVAL_S": "1"}
+        offset = log_size(self.log_path)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "query_frontend", "--redis_ip=127.0.0.1", f"--redis_port={self.redis_port}",
                  f"--rpc_service_port={self.rpc_port}", "--query_port", str(self.query_port), "--host", "127.0.0.1"],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )
-        wait_for_port("127.0.0.1", self.query_port, 20, self.proc)
+        if self.query_port == 0:
+            self.query_port, self.rpc_port = qf_ports(self.proc, self.log_path, 20, offset)
+        else:  # a restart: the same address, where clients and containers reconnect
+            wait_listening(self.proc, self.query_port, 20, self.log_path)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None

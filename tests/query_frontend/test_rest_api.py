@@ -215,7 +215,7 @@ async def test_runtime_gauges_in_prometheus_text(qf: RunningFrontend) -> None:
 
 
 async def test_oversized_content_length_is_refused_unread(qf_settings, typed_apps: RunningFrontend) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", qf_settings.query_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", typed_apps.query_port)
     writer.write(b"POST /app-doubles/predict HTTP/1.1\r\nHost: x\r\n"
                  b"Content-Length: %d\r\n\r\n" % (qf_settings.max_body_bytes + 1))
     await writer.drain()
@@ -225,8 +225,8 @@ async def test_oversized_content_length_is_refused_unread(qf_settings, typed_app
     assert head.startswith(b"HTTP/1.1 413")
 
 
-async def test_malformed_http_gets_a_json_error(qf_settings, qf: RunningFrontend) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", qf_settings.query_port)
+async def test_malformed_http_gets_a_json_error(qf: RunningFrontend) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", qf.query_port)
     writer.write(b"G\x00T /ready HTTP/1.1\r\n\r\n")
     await writer.drain()
     data = await asyncio.wait_for(reader.read(), 5)

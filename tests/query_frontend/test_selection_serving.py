@@ -18,7 +18,6 @@ import orjson
 import pytest
 import redis
 
-from clipper_admin.local.redis_server import free_port
 from clipper_protocol import selection_schema as ss
 from clipper_protocol.constants import SLO_EXCEEDED_EXPLANATION
 from clipper_protocol.redis_schema import RedisDB
@@ -110,8 +109,8 @@ async def test_epsilon_greedy_learns_from_feedback_over_rest(qf, cluster_state, 
     assert served.count("good") / len(served) >= 0.85
     fields = qf.frontend.config.selection.fields("app", 0, ss.EPSILON_GREEDY_POLICY)
     # One pull per feedback that a model answered (on a loaded machine a few may time out).
-    assert fields["pulls:good"] + fields["pulls:bad"] == qf.frontend.processor.feedback_learned
-    assert qf.frontend.processor.feedback_learned >= learn - 5
+    assert fields["pulls:good"] + fields["pulls:bad"] == qf.frontend.selection.feedback_learned
+    assert qf.frontend.selection.feedback_learned >= learn - 5
     stored = redis.Redis(host=redis_instance.host, port=redis_instance.port, db=int(RedisDB.STATE),
                          decode_responses=True)
     try:
@@ -131,8 +130,7 @@ async def test_exp3_state_survives_restarts(qf, cluster_state, redis_instance, q
     assert selector.probabilities(qf.frontend.config.selection.state("app", 0, selector))["good"] > 0.6
     # Redis restarts (AOF), then a new frontend starts: it begins from the learned state.
     redis_instance.restart()
-    settings2 = QueryFrontendSettings(**{**qf_settings.__dict__, "rpc_service_port": free_port(),
-                                         "query_port": free_port()})
+    settings2 = QueryFrontendSettings(**{**qf_settings.__dict__, "rpc_service_port": 0, "query_port": 0})
     restarted = QueryFrontend(settings2)
     await restarted.start()
     try:
@@ -144,14 +142,13 @@ async def test_exp3_state_survives_restarts(qf, cluster_state, redis_instance, q
 
 async def test_concurrent_feedback_from_two_frontends_adds_up(qf, cluster_state, redis_instance, qf_settings,
                                                              caplog) -> None:
-    caplog.set_level("INFO", "clipper.query_frontend.processor")
+    caplog.set_level("INFO", "clipper.query_frontend.selection_queries")
     await setup(qf, cluster_state, redis_instance, ss.EPSILON_GREEDY_POLICY, {"epsilon": 0.5, "seed": 2})
-    settings2 = QueryFrontendSettings(**{**qf_settings.__dict__, "rpc_service_port": free_port(),
-                                         "query_port": free_port()})
+    settings2 = QueryFrontendSettings(**{**qf_settings.__dict__, "rpc_service_port": 0, "query_port": 0})
     other = QueryFrontend(settings2)
     await other.start()
     session2 = aiohttp.ClientSession()
-    qf2 = RunningFrontend(other, f"http://127.0.0.1:{settings2.query_port}", settings2.rpc_service_port, session2)
+    qf2 = RunningFrontend.of(other, session2)
     try:
         await asyncio.wait_for(other.sync.ready.wait(), 10)
         for name, behaviour in (("good", GOOD), ("bad", BAD)):
@@ -167,7 +164,7 @@ async def test_concurrent_feedback_from_two_frontends_adds_up(qf, cluster_state,
             h = {k: float(v) for k, v in stored.hgetall("app:0:EpsilonGreedyPolicy").items()}
         finally:
             stored.close()
-        learned = qf.frontend.processor.feedback_learned + other.processor.feedback_learned
+        learned = qf.frontend.selection.feedback_learned + other.selection.feedback_learned
         assert learned >= n // 2, caplog.text[-3000:]
         assert h["pulls:good"] + h["pulls:bad"] == learned  # no lost update
         for front in (qf.frontend, other):

@@ -225,23 +225,36 @@ async def test_version_switch_under_load_loses_nothing(qf: RunningFrontend, clus
     await qf.wait_replicas("m", "2", 1)
     await qf.wait_replicas("m", "1", 1)
 
-    async def load() -> list[dict]:
+    loop = asyncio.get_running_loop()
+
+    async def load() -> list[tuple[float, float, dict]]:
+        """Sequential queries: (sent at, answered at, body) each."""
         out = []
         for i in range(100):
+            sent = loop.time()
             _, body = await qf.predict("app", {"input": [float(i)]})
-            out.append(body)
+            out.append((sent, loop.time(), body))
         return out
 
     task = asyncio.gather(*(load() for _ in range(4)))
     await asyncio.sleep(0.1)
     cluster_state.set_version("m", "2")
-    bodies = [b for group in await task for b in group]
-    assert not any(b["default"] for b in bodies)
-    outputs = [b["output"] for b in bodies]
+    groups = await task
+    records = [r for group in groups for r in group]
+    assert not any(body["default"] for _, _, body in records)
+    outputs = [body["output"] for _, _, body in records]
     assert 1 in outputs and 2 in outputs
-    # Once the switch is seen, no query goes back to version 1.
-    first_two = outputs.index(2)
-    assert outputs[-1] == 2 and first_two < len(outputs)
+    # Once the switch is seen, no query goes back to version 1: in each client's
+    # sequence the outputs are 1s then 2s, and every query sent after any client
+    # got a 2 is answered by version 2.
+    for group in groups:
+        seq = [body["output"] for _, _, body in group]
+        switch = seq.index(2) if 2 in seq else len(seq)
+        assert seq[switch:] == [2] * (len(seq) - switch), f"a client went back to version 1: {seq}"
+    first_two_seen = min(done for _, done, body in records if body["output"] == 2)
+    back = [(round(sent - first_two_seen, 4), body) for sent, _, body in records
+            if sent > first_two_seen and body["output"] != 2]
+    assert not back, f"queries sent after version 2 first answered went to version 1: {back[:5]}"
 
 
 async def test_app_and_link_changes_followed_live(qf: RunningFrontend, cluster_state) -> None:

@@ -22,15 +22,18 @@ from typing import Any
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from clipper_protocol import input_types
+from query_frontend import errors as qf_errors
 from query_frontend import http as qf_http
 from query_frontend import protocol
 from tests.load import params as p
 from tests.reliability.qf_tools import qf_cluster
 from tests.support.cluster import Cluster
 from tests.support.frame_container import FrameContainer
+from tests.support.seeding import hypothesis_seed
 
 pytestmark = [pytest.mark.fault]
 
@@ -134,8 +137,8 @@ def _strings(doc: Any) -> Iterator[str]:
 
 # Text that error messages contain by themselves: the source of the modules
 # that write them, and the app names.
-_VOCABULARY = " ".join([Path(protocol.__file__).read_text(), Path(qf_http.__file__).read_text(), *APPS,
-                        "no-such-app"])
+_VOCABULARY = " ".join([*(Path(m.__file__).read_text() for m in (protocol, qf_http, qf_errors, input_types)),
+                        *APPS, "no-such-app"])
 
 
 def _check_error(status: int, text: str, sent: bytes) -> None:
@@ -166,6 +169,7 @@ def test_fuzzed_predict_bodies(fuzz: tuple[Cluster, list[CheckingContainer]]) ->
     session = requests.Session()
     counts = {"200": 0, "4xx": 0}
 
+    @hypothesis_seed("test_fuzz_query.test_fuzzed_predict_bodies")
     @settings(max_examples=p.FUZZ_JSON_CASES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(app=st.sampled_from([*APPS, "no-such-app"]), body=_bodies)
@@ -231,13 +235,20 @@ def test_malformed_http_on_a_raw_socket(fuzz: tuple[Cluster, list[CheckingContai
     session = requests.Session()
     seen = {"answered": 0, "dropped": 0}
 
+    @hypothesis_seed("test_fuzz_query.test_malformed_http_on_a_raw_socket")
     @settings(max_examples=p.FUZZ_HTTP_CASES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(req=_raw_request)
+    # Found by an unseeded run (aiohttp 3.14.5): a body that is not gzip under "Content-Encoding:
+    # gzip" (in a request the parser takes as HTTP/2.0), on a route answered without reading it
+    # (405); aiohttp then drains the body, fails to decompress it and logs "Unhandled exception"
+    # with a traceback.
+    @example(req=(b"DELETE", b"/metrics", b"HTTP/2.0", [b"Content-Encoding: gzip"], b"zz\r\nxx\r\n0\r\n\r\n"))
     def case(req: tuple[bytes, bytes, bytes, list[bytes], bytes]) -> None:
         method, path, version, headers, body = req
         head = method + b" " + path + b" " + version + b"\r\n" + b"".join(h + b"\r\n" for h in headers)
         data = head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body if body else head + b"\r\n"
+        logged = cluster.qf_log.stat().st_size
         out = _raw_exchange(cluster.query_port, data)
         if out:
             seen["answered"] += 1
@@ -245,11 +256,15 @@ def test_malformed_http_on_a_raw_socket(fuzz: tuple[Cluster, list[CheckingContai
             status = int(status_line.split(b" ")[1])
             assert status < 500, (data[:200], out[:300])
             if status >= 400:
-                _check_error(status, out.partition(b"\r\n\r\n")[2].decode(), body)
+                if method != b"HEAD":  # an answer to HEAD has headers only
+                    _check_error(status, out.partition(b"\r\n\r\n")[2].decode(), body)
                 assert b"application/json" in out.partition(b"\r\n\r\n")[0]
         else:
             seen["dropped"] += 1
         assert session.get(f"{cluster.query_url}/healthz", timeout=5).status_code == 200
+        # Per case, so a failure names (and shrinks) the request that caused it.
+        new_log = cluster.qf_log.read_bytes()[logged:].decode(errors="replace")
+        assert "Traceback" not in new_log, (data[:300], new_log[-3000:])
 
     try:
         case()

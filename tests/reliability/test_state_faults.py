@@ -23,10 +23,11 @@ import requests
 
 from clipper_admin import _http
 from clipper_admin.exceptions import ClipperException
-from clipper_admin.local.redis_server import free_port, wait_for_port
 from tests.load import params as p
 from tests.load.openloop import LoadResult, run_open_loop
 from tests.support.cluster import REPO_ROOT, Cluster, stop_process, wait_for
+from tests.support.ports import mf_port as learn_mf_port
+from tests.support.ports import qf_ports, wait_listening
 from tests.support.timeline import Timeline
 
 pytestmark = [pytest.mark.fault, pytest.mark.load]
@@ -62,7 +63,7 @@ LOG_LINES_PER_S = 1.0
 """Most log lines per second while retrying Redis (no log flood)."""
 
 _LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
-_ACCESS = "[clipper.management_frontend.access]"
+_ACCESS = "clipper.management_frontend.access"
 
 
 def report(row: int, **figures: object) -> None:
@@ -209,7 +210,8 @@ async def test_mgmt_frontend_crash_does_not_touch_queries(cluster: Cluster) -> N
     await tl.until(kill_at + MF_DOWN_S)
     cluster.mf = _spawn_mf(cluster)
     restarted = tl.now()
-    await asyncio.to_thread(wait_for_port, "127.0.0.1", cluster.admin_port, p.START_TIMEOUT_S, cluster.mf)
+    # On its old port (the clients' address): a restart, not a new frontend.
+    await asyncio.to_thread(wait_listening, cluster.mf, cluster.admin_port, p.START_TIMEOUT_S, cluster.mf_log)
     await asyncio.to_thread(wait_for, lambda: _ready(_mf_url(cluster)), 10, "MF ready after restart")
     mf_ready_s = tl.now() - restarted
     result = await load
@@ -369,16 +371,15 @@ def test_start_without_redis(redis_instance: Any, tmp_path: Path) -> None:
         import socket
 
         socket.create_connection(("127.0.0.1", redis_instance.port), timeout=1).close()
-    mf_port, qf_port, rpc_port = free_port(), free_port(), free_port()
     mf_log, qf_log = tmp_path / "mf.log", tmp_path / "qf.log"
     mf = _spawn([sys.executable, "-m", "management_frontend", "--redis_ip=127.0.0.1",
-                 f"--redis_port={redis_instance.port}", "--host=127.0.0.1", f"--port={mf_port}"], mf_log)
+                 f"--redis_port={redis_instance.port}", "--host=127.0.0.1", "--port=0"], mf_log)
     qf = _spawn([sys.executable, "-m", "query_frontend", "--redis_ip=127.0.0.1",
-                 f"--redis_port={redis_instance.port}", f"--rpc_service_port={rpc_port}", "--host=127.0.0.1",
-                 f"--query_port={qf_port}"], qf_log)
+                 f"--redis_port={redis_instance.port}", "--rpc_service_port=0", "--host=127.0.0.1",
+                 "--query_port=0"], qf_log)
     try:
-        wait_for_port("127.0.0.1", mf_port, p.START_TIMEOUT_S, mf)
-        wait_for_port("127.0.0.1", qf_port, p.START_TIMEOUT_S, qf)
+        mf_port = learn_mf_port(mf, mf_log, p.START_TIMEOUT_S)
+        qf_port, _ = qf_ports(qf, qf_log, p.START_TIMEOUT_S)
         listening = time.monotonic()
         marks = {"mf": _size(mf_log), "qf": _size(qf_log)}
         urls = {"mf": f"http://127.0.0.1:{mf_port}", "qf": f"http://127.0.0.1:{qf_port}"}

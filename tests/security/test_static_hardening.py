@@ -138,10 +138,9 @@ def _start(cm: DockerContainerManager) -> dict[str, FakeContainer]:
 
 
 def _manager(**kwargs: Any) -> DockerContainerManager:
-    from clipper_admin.local.redis_server import free_port
-
-    ports = {k: free_port() for k in ("clipper_query_port", "clipper_management_port", "clipper_rpc_port",
-                                      "redis_port", "prometheus_port")}
+    # 0: the manager picks the ports it publishes (and records them on itself).
+    ports = dict.fromkeys(("clipper_query_port", "clipper_management_port", "clipper_rpc_port",
+                           "redis_port", "prometheus_port"), 0)
     return DockerContainerManager(cluster_name="hardening", **{**ports, **kwargs})  # type: ignore[arg-type]
 
 

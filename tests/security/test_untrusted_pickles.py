@@ -6,7 +6,9 @@ management frontend's REST API, the RPC port (raw ZeroMQ frames) and the
 Redis values both frontends read. The sentinel must never appear, each
 endpoint must answer 4xx (or ignore the frames), and both frontends must
 stay live. The injector's self-test shows the payload does fire when
-unpickled.
+unpickled. Each "never appeared" is checked once something observable
+proves the payloads were read (an answer, or a marker written after them
+that the frontend can only have seen after them), never after a bare sleep.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import base64
 import os
 import pickle
 import struct
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import redis
 import requests
 import zmq
 
-from clipper_protocol.redis_schema import RedisDB, container_key, current_version_key, model_key, state_key
+from clipper_protocol.redis_schema import ApplicationRecord, RedisDB, container_key, current_version_key, model_key, state_key
 from management_frontend.openapi import POST_OPERATIONS
 from tests.load import params as p
 from tests.support.cluster import Cluster, wait_for
@@ -112,6 +113,9 @@ def test_pickle_stored_as_admin_strings_stays_inert(cluster: Cluster, sentinel: 
     assert not sentinel.exists()
 
 
+PROBE_MODEL = "pickle-probe"
+
+
 def test_pickles_on_the_rpc_port_are_ignored(cluster: Cluster, sentinel: Path) -> None:
     cluster.setup_app()
     ctx = zmq.Context()
@@ -131,12 +135,17 @@ def test_pickles_on_the_rpc_port_are_ignored(cluster: Cluster, sentinel: Path) -
                 [b"", u32(2), payload],  # a heartbeat with a pickled body
             ):
                 sock.send_multipart(frames)
-        time.sleep(0.5)  # the frontend reads them; nothing observable is expected back but heartbeats
+        # Last, on the same connection, a well-formed registration. The frontend
+        # reads one connection's messages in order, so once this replica shows
+        # up it has handled every pickled message above.
+        sock.send_multipart([b"", u32(0), PROBE_MODEL.encode(), b"1", b"3", u32(3)])
+        wait_for(lambda: cluster.connected(PROBE_MODEL) or cluster.connected(p.MODEL), 10,
+                 "the frontend to read the connection's last message")
+        assert cluster.connected(p.MODEL) == [], "a rogue frame sequence registered a replica"
+        assert not sentinel.exists()
     finally:
         sock.close(0)
         ctx.term()
-    assert not sentinel.exists()
-    assert cluster.connected(p.MODEL) == [], "a rogue frame sequence registered a replica"
     _alive(cluster)
     assert requests.post(cluster.predict_url, json={"input": [1.0]}, timeout=5).status_code == 200
 
@@ -187,8 +196,20 @@ def test_pickles_in_redis_are_never_unpickled(cluster: Cluster, sentinel: Path) 
     for route, body in reads:
         r = requests.post(f"{admin}/{route}", json=body, timeout=10)
         assert r.status_code < 500, (route, r.status_code, r.text)
-    # The query frontend re-reads its snapshot (notifications, then the periodic resync).
-    time.sleep(2.5)
+    # The query frontend re-reads them: through the notifications (handled in
+    # order: once an app written after the poison is served, every poisoned
+    # record before it was read) and through a full snapshot started after the
+    # poison was written (the harness counts them).
+    started = cluster.qf_state()["resyncs"]["started"]
+    marker = _raw(cluster, RedisDB.APPLICATIONS)
+    try:
+        marker.hset("after-the-poison",
+                    mapping=ApplicationRecord("after-the-poison", "doubles", "D", p.SLO_MS * 1000).to_hash())
+    finally:
+        marker.close()
+    wait_for(lambda: _serves(cluster, "after-the-poison"), 10, "the notifications written after the poison")
+    wait_for(lambda: cluster.qf_state()["resyncs"]["completed"] > started, 10,
+             "a full snapshot of Redis started after the poison")
     for app in (p.APP, "poisoned", "evil-app-0"):
         r = requests.post(f"{cluster.query_url}/{app}/predict", json={"input": [1.0]}, timeout=5)
         assert r.status_code < 500, (app, r.status_code, r.text)
@@ -204,9 +225,13 @@ def test_qf_keeps_following_redis_after_a_poisoned_record(cluster: Cluster, sent
                                                      "input_type": "doubles", "batch_size": payloads(sentinel)[0]})
     finally:
         client.close()
-    time.sleep(0.5)  # the notification is handled
+    # Written after the poisoned record: the frontend handles notifications in
+    # order, so serving this app shows it read the poison and kept following.
     cluster.admin("add_app", {"name": "after-poison", "input_type": "doubles", "default_output": "D",
                               "latency_slo_micros": p.SLO_MS * 1000})
+    wait_for(lambda: _serves(cluster, "after-poison"), 5, "QF to keep following Redis")
     assert not sentinel.exists()
-    wait_for(lambda: requests.post(f"{cluster.query_url}/after-poison/predict", json={"input": [1.0]},
-                                   timeout=5).status_code == 200, 5, "QF to keep following Redis")
+
+
+def _serves(cluster: Cluster, app: str) -> bool:
+    return requests.post(f"{cluster.query_url}/{app}/predict", json={"input": [1.0]}, timeout=5).status_code == 200

@@ -3,9 +3,17 @@
 Each test module copies a seed's samples *as written* into script files
 (only typographic quotes fixed and lines the article's rendering broke
 joined), runs them in a fresh Python process, and checks what they did.
-The seeds assume the default cluster (``default-cluster``; ports 1337, 1338,
-6379, 7000, 9090), so these tests use it and stop it afterwards; they cannot
-run beside another default cluster.
+
+The seeds assume the default cluster (``default-cluster`` on ports 1337,
+1338, 7000 and 9090 of ``localhost``). The tests never use those: each test
+gets a cluster of its own (:class:`SeedCluster`), and every process it runs
+loads ``port_map/sitecustomize.py`` (via ``PYTHONPATH``), which makes the
+samples' ``DockerContainerManager()`` start or find that cluster, on ports
+Docker publishes it on, and sends the samples' connections to
+``localhost:1337`` (1338, ...) to the ports that cluster got. The samples'
+``curl`` lines get the same mapping from a ``.curlrc`` (``connect-to``).
+So the seeds run beside any cluster a user has (``make demo``, a real
+``default-cluster``), which they neither see nor stop.
 
 Without a Docker engine, or without the images (``make images``), the tests
 skip locally and fail in CI (``CI=true``).
@@ -13,10 +21,8 @@ skip locally and fail in CI (``CI=true``).
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import textwrap
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,11 +32,11 @@ import pytest
 docker = pytest.importorskip("docker")
 
 from clipper_admin import images  # noqa: E402
+from tests.seeds.port_map import seed_ports  # noqa: E402
+from tests.seeds.seed_support import SeedCluster  # noqa: E402
 from tests.support.ci import skip_or_fail  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CLUSTER = "default-cluster"
-DEFAULT_PORTS = (1337, 1338, 6379, 7000)
+PORT_MAP_DIR = Path(__file__).resolve().parent / "port_map"
 NEEDED_IMAGES = [images.QUERY_FRONTEND, images.MANAGEMENT_FRONTEND, images.REDIS, images.closure_container_name()]
 
 
@@ -39,13 +45,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/seeds/" in str(item.fspath):
             item.add_marker(pytest.mark.docker)
             item.add_marker(pytest.mark.slow)
-
-
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +68,18 @@ def docker_engine() -> Iterator[Any]:
         client.close()
 
 
-def stop_default_cluster(client: Any) -> None:
-    """Stop the default cluster (as the seeds' clean-up does) and remove its model images."""
-    subprocess.run(
-        [sys.executable, "-c", textwrap.dedent("""
-            from clipper_admin import ClipperConnection, DockerContainerManager
-            ClipperConnection(DockerContainerManager()).stop_all()
-        """)],
-        cwd=REPO_ROOT, capture_output=True, timeout=300,
-    )
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{DEFAULT_CLUSTER}-"):
-                try:
-                    client.images.remove(tag, force=True)
-                except docker.errors.APIError:
-                    pass
-
-
 @pytest.fixture
-def default_cluster(docker_engine: Any) -> Iterator[Any]:
-    """The default ports free before the test; the default cluster stopped after it."""
-    busy = [p for p in DEFAULT_PORTS if _port_in_use(p)]
-    if busy:
-        pytest.fail(f"the seeds need the default Clipper ports, but {busy} are in use (another cluster running?)")
+def seed_cluster(docker_engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SeedCluster]:
+    """A cluster name of this test's own, which every process the test runs takes as the default.
+
+    The samples start it (``start_clipper()``); it is stopped, and its model
+    images removed, after the test.
+    """
+    cluster = SeedCluster(docker_engine, f"seeds-{uuid.uuid4().hex[:8]}", tmp_path)
+    monkeypatch.setenv(seed_ports.CLUSTER_ENV, cluster.name)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(PORT_MAP_DIR), os.environ.get("PYTHONPATH"))
+                                                     if p))
     try:
-        yield docker_engine
+        yield cluster
     finally:
-        stop_default_cluster(docker_engine)
+        cluster.stop()

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from tests.seeds.seed_support import predict_until_served, run_failing_script, run_script
+from tests.seeds.seed_support import SeedCluster, predict_until_served, run_failing_script, run_script
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -104,18 +104,18 @@ def test_sklearn_externals_joblib_is_gone(tmp_path: Path) -> None:
     assert "ImportError: cannot import name 'joblib' from 'sklearn.externals'" in stderr
 
 
-def test_article_deploys_and_serves_the_pickled_model(default_cluster: Any, tmp_path: Path) -> None:
+def test_article_deploys_and_serves_the_pickled_model(seed_cluster: SeedCluster, tmp_path: Path) -> None:
     model = make_model_pkl(tmp_path / "model.pkl")
     run_script(tmp_path, "ship_ahoy.py",
                QUICKSTART_SETUP + ARTICLE_JOBLIB_MODERN + ARTICLE_DEPLOY + ARTICLE_REGISTER_AND_LINK)
     queries = ["red summer dress", "warm winter wool"]
     expected = [int(y) for y in model.predict(queries)]
     assert expected == [1, 0]
-    got = [predict_until_served("pipeline", {"input": q})["output"] for q in queries]
+    got = [predict_until_served(seed_cluster.query_url, "pipeline", {"input": q})["output"] for q in queries]
     assert got == expected
     # The model image: tagged {cluster}-{name}:{version}; "sklearn" became scikit-learn, installed from
     # wheels fetched on the host (unpinned, as the article asks: the newest release).
-    image = default_cluster.images.get("default-cluster-test-model:1")
-    out = default_cluster.containers.run(image, entrypoint=["python", "-c", "import sklearn; print(sklearn.__version__)"],
+    image = seed_cluster.image("test-model", "1")
+    out = seed_cluster.client.containers.run(image, entrypoint=["python", "-c", "import sklearn; print(sklearn.__version__)"],
                                          remove=True, network_disabled=True)
     assert re.fullmatch(r"\d+\.\d+(\.\d+)?", out.decode().strip())

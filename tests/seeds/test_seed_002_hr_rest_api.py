@@ -2,7 +2,7 @@
 
 The article's Python samples, copied as written into scripts and run in
 fresh Python processes against the default ``DockerContainerManager``
-cluster. The rendering stripped every leading space, so class and function
+cluster (the test's own stands in for it: ``tests/seeds/conftest.py``). The rendering stripped every leading space, so class and function
 bodies are re-indented; nothing else in the samples is changed. What the
 article uses but never shows is made by the test and marked ``# test glue``:
 
@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.seeds.seed_support import predict_until_served, run_script
+from tests.seeds.seed_support import SeedCluster, predict_until_served, run_script
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -429,7 +428,7 @@ def local_predictions(model_file: Path) -> list[int]:
     return [int(p) for p in model.predict(np.asarray(CANDIDATES))]
 
 
-def test_hr_article_end_to_end(default_cluster: Any, tmp_path: Path) -> None:
+def test_hr_article_end_to_end(seed_cluster: SeedCluster, tmp_path: Path) -> None:
     write_hr_csv(tmp_path / "HR.csv")
     out = run_script(tmp_path, "train.py", DATASET + TRAINING + GLUE_TRAIN)
     assert "Model accuracy:" in out
@@ -438,9 +437,9 @@ def test_hr_article_end_to_end(default_cluster: Any, tmp_path: Path) -> None:
 
     out = run_script(tmp_path, "deploy.py", SERVER_CLASS + DEPLOY_WORKFLOW)
     assert "HR Hiring model deployed and ready for predictions!" in out
-    assert predict_until_served("hr-hiring", {"input": CANDIDATES[0]})["output"] == 1
+    assert predict_until_served(seed_cluster.query_url, "hr-hiring", {"input": CANDIDATES[0]})["output"] == 1
 
-    curl = subprocess.run(["bash", "-c", CURL], capture_output=True, text=True, timeout=60, check=True)
+    curl = seed_cluster.run_shell(CURL)
     assert json.loads(curl.stdout)["output"] == 1 and json.loads(curl.stdout)["default"] is False
 
     out = run_script(tmp_path, "client.py", CLIENT + GLUE_PRINT_RESULTS)
@@ -452,7 +451,8 @@ def test_hr_article_end_to_end(default_cluster: Any, tmp_path: Path) -> None:
     session = SERVER_CLASS + CLIENT + GLUE_SESSION
     run_script(tmp_path, "update.py", session + UPDATE_MODEL + "update_model(server, 'hr_model_v2.pkl')\n")
     # version 2 answers now: the second candidate is hired by it, not by version 1
-    assert predict_until_served("hr-hiring", {"input": CANDIDATES[1]}, want=v2[1])["output"] == v2[1]
+    assert predict_until_served(seed_cluster.query_url, "hr-hiring", {"input": CANDIDATES[1]},
+                                want=v2[1])["output"] == v2[1]
 
     out = run_script(tmp_path, "ab_test.py", session + AB_TEST + "setup_ab_test(server)\n"
                      + "print('MODELS ' + json.dumps(sorted(m['model_name'] for m in conn.get_all_models(verbose=True))))\n")
@@ -470,28 +470,27 @@ def test_hr_article_end_to_end(default_cluster: Any, tmp_path: Path) -> None:
 
     out = run_script(tmp_path, "cleanup.py", session + CLEANUP + "cleanup_clipper(conn)\n")
     assert "Clipper shutdown complete" in out
-    assert not default_cluster.containers.list(filters={"label": "ai.clipper.container.label=default-cluster"})
+    assert not seed_cluster.containers()
 
 
-def test_hr_article_start_options_caching_and_defaults(default_cluster: Any, tmp_path: Path) -> None:
+def test_hr_article_start_options_caching_and_defaults(seed_cluster: SeedCluster, tmp_path: Path) -> None:
     conn_glue = ("# test glue: the connection the sample uses\n"
                  "from clipper_admin import ClipperConnection, DockerContainerManager\n"
                  "clipper_conn = ClipperConnection(DockerContainerManager())\n")
     run_script(tmp_path, "start.py", conn_glue + START_OPTIONS + CACHING
                + "assert [a['name'] for a in clipper_conn.get_all_apps(verbose=True)] == ['hr-hiring']\n")
-    frontends = default_cluster.containers.list(filters={"label": ["ai.clipper.container.label=default-cluster",
-                                                                   "ai.clipper.query_frontend.label"]})
+    frontends = seed_cluster.containers("ai.clipper.query_frontend.label")
     assert sorted(c.labels["ai.clipper.query_frontend.id"] for c in frontends) == ["0", "1"]
-    assert predict_until_default("hr-hiring", -1.0) == -1.0
+    assert predict_until_default(seed_cluster.query_url, "hr-hiring", -1.0) == -1.0
 
     run_script(tmp_path, "defaults.py", SERVER_CLASS + "server = ClipperModelServer()\nserver.clipper_conn.connect()\n"
                "server.clipper_conn.delete_application('hr-hiring')  # test glue: the caching sample registered it\n"
                + MEANINGFUL_DEFAULT)
     expected = {"status": "pending_review", "confidence": 0.0}
-    assert predict_until_default("hr-hiring", expected) == expected
+    assert predict_until_default(seed_cluster.query_url, "hr-hiring", expected) == expected
 
 
-def predict_until_default(app: str, expected: Any) -> Any:
+def predict_until_default(query_url: str, app: str, expected: Any) -> Any:
     """The default output of an application without a model, once the frontend follows the registration."""
     import time
 
@@ -499,7 +498,7 @@ def predict_until_default(app: str, expected: Any) -> Any:
 
     deadline = time.monotonic() + 30
     while True:
-        r = requests.post(f"http://localhost:1337/{app}/predict", json={"input": CANDIDATES[0]}, timeout=10)
+        r = requests.post(f"{query_url}/{app}/predict", json={"input": CANDIDATES[0]}, timeout=10)
         body = r.json()
         if r.status_code == 200 and body["output"] == expected:
             assert body["default"] is True

@@ -1,7 +1,8 @@
 """Seed 003: the Docker Hub page of the PySpark container, whose README is Clipper's quickstart.
 
 The REPL session runs as written (prompts dropped) in a fresh Python
-against the default ``DockerContainerManager`` cluster: start, register
+against the default ``DockerContainerManager`` cluster (the test's own
+stands in for it: ``tests/seeds/conftest.py``): start, register
 ``hello-world``, ``get_all_apps()``, deploy ``feature_sum`` as
 ``sum-model``, link; then both queries, then the clean-up session from a
 second fresh process (``connect()`` + ``stop_all()``).
@@ -20,14 +21,13 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.seeds.seed_support import run_script
+from tests.seeds.seed_support import SeedCluster, run_script
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -80,14 +80,13 @@ clipper_conn.stop_all()
 """
 
 
-def test_quickstart_readme(default_cluster: Any, tmp_path: Path) -> None:
+def test_quickstart_readme(seed_cluster: SeedCluster, tmp_path: Path) -> None:
     out = run_script(tmp_path, "quickstart.py", START_AND_DEPLOY)
     assert "APPS ['hello-world']" in out
 
     deadline = time.monotonic() + 90  # the replica may still be connecting: -1.0 until then
     while True:
-        body = json.loads(subprocess.run(["bash", "-c", CURL], capture_output=True, text=True, check=True,
-                                         timeout=30).stdout)
+        body = json.loads(seed_cluster.run_shell(CURL, timeout=30).stdout)
         if body["default"] is False or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -98,4 +97,4 @@ def test_quickstart_readme(default_cluster: Any, tmp_path: Path) -> None:
     assert answer["default"] is False and 0.0 < answer["output"] < 10.0  # the sum of ten numbers in [0, 1)
 
     run_script(tmp_path, "clean_up.py", CLEAN_UP)
-    assert not default_cluster.containers.list(filters={"label": "ai.clipper.container.label=default-cluster"})
+    assert not seed_cluster.containers()

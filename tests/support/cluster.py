@@ -3,13 +3,15 @@
 Used by ``tests/reliability``: the frontends run as ``python -m`` processes
 (the query frontend through :mod:`tests.support.qf_harness`, which adds a
 read-only ``/state`` endpoint), the replicas run the container runtime with
-:mod:`tests.support.fixture_models`. Everything binds free ports on 127.0.0.1
-and logs to files under the test's directory.
+:mod:`tests.support.fixture_models`. Every server binds a port of the OS's
+choosing on 127.0.0.1 (port 0) and the cluster learns which
+(:mod:`tests.support.ports`); logs go to files under the test's directory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,9 +24,9 @@ from typing import Any
 
 import requests
 
-from clipper_admin.local.redis_server import free_port, wait_for_port
 from tests.load import params as p
 from tests.support.fixture_models import FixtureState, read_state
+from tests.support.ports import log_size, mf_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +42,13 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
 
 
 def _spawn(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -127,27 +136,39 @@ class Cluster:
         finally:
             self.stop()
 
+    @property
+    def mf_log(self) -> Path:
+        return self.work_dir / "management_frontend.log"
+
     def start(self) -> None:
-        self.query_port, self.admin_port = free_port(), free_port()
-        self.rpc_port, self.introspect_port = free_port(), free_port()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", CLIPPER_TEST_INTROSPECT_PORT=str(self.introspect_port))
+        """Both frontends on ports they bind themselves (0); the ports they got are learnt."""
+        ports_file = self.work_dir / "query_frontend.ports.json"
+        ports_file.unlink(missing_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", CLIPPER_TEST_INTROSPECT_PORT="0",
+                   CLIPPER_TEST_PORTS_FILE=str(ports_file))
         env.pop("CLIPPER_QF_RPC_SECRET", None)
         if self.rpc_secret:
             env["CLIPPER_QF_RPC_SECRET"] = self.rpc_secret
         self.qf = _spawn([
             sys.executable, "-m", "tests.support.qf_harness", "--redis_ip=127.0.0.1",
-            f"--redis_port={self.redis_port}", f"--rpc_service_port={self.rpc_port}", "--host=127.0.0.1",
-            f"--query_port={self.query_port}",
+            f"--redis_port={self.redis_port}", "--rpc_service_port=0", "--host=127.0.0.1", "--query_port=0",
             f"--container_activity_timeout_ms={int(p.DEAD_AFTER_S * 1000)}",
             f"--container_probe_interval_ms={int(p.HEARTBEAT_S * 1000)}",
             "--resync_interval_s=2.0",
         ], self.qf_log, env)
+        mf_offset = log_size(self.mf_log)
         self.mf = _spawn([
             sys.executable, "-m", "management_frontend", "--redis_ip=127.0.0.1",
-            f"--redis_port={self.redis_port}", "--host=127.0.0.1", f"--port={self.admin_port}",
-        ], self.work_dir / "management_frontend.log", dict(os.environ, PYTHONUNBUFFERED="1"))
-        for port, proc in ((self.query_port, self.qf), (self.introspect_port, self.qf), (self.admin_port, self.mf)):
-            wait_for_port("127.0.0.1", port, p.START_TIMEOUT_S, proc)
+            f"--redis_port={self.redis_port}", "--host=127.0.0.1", "--port=0",
+        ], self.mf_log, dict(os.environ, PYTHONUNBUFFERED="1"))
+        qf = self.qf
+        ports = wait_for(lambda: _read_json(ports_file) if qf.poll() is None else {"exited": qf.returncode},
+                         p.START_TIMEOUT_S, "the query frontend's ports file")
+        if "exited" in ports:
+            raise AssertionError(f"the query frontend exited with {ports['exited']}:\n"
+                                 + self.qf_log.read_text(errors="replace")[-3000:])
+        self.query_port, self.rpc_port, self.introspect_port = ports["query"], ports["rpc"], ports["introspect"]
+        self.admin_port = mf_port(self.mf, self.mf_log, p.START_TIMEOUT_S, mf_offset)
         wait_for(lambda: self._ready(), p.START_TIMEOUT_S, "query frontend /ready")
 
     def _ready(self) -> bool:

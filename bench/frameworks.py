@@ -1,0 +1,190 @@
+"""Cold start and per-batch latency of the framework deployers (docs/frameworks.md).
+
+    python -m bench.frameworks [--manager local|docker] [--frameworks pytorch,onnx,xgboost]
+                               [--batches 1,32] [--requests 200] [--json FILE]
+
+For each framework: trains a small model on scikit-learn's digits, deploys
+it on a fresh cluster, and reports
+
+* cold start: from the deploy call to the first non-default answer (image
+  build or packaging, replica start, model load, first batch);
+* per-batch latency: one REST request of B rows at a time (``input`` for 1, ``input_batch`` else)
+  (closed loop, one client), median and p99 over ``--requests`` requests,
+  after 20 warm-up requests. Every answer is checked against the model's own
+  predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import requests
+
+from clipper_admin import ClipperConnection, DockerContainerManager
+from clipper_admin.local import LocalContainerManager
+from clipper_admin.local.redis_server import free_port
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.data.astype(np.float64), d.target.astype(np.int64)
+
+
+def _mlp() -> Any:
+    import torch
+
+    torch.manual_seed(0)
+    x, y = _digits()
+    xt, yt = torch.from_numpy((x / 16).astype(np.float32)), torch.from_numpy(y)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(150):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(xt), yt).backward()  # type: ignore[no-untyped-call]
+        opt.step()
+    return model.eval()
+
+
+def predict_torch(model: Any, inputs: Any) -> list[str]:
+    import torch
+
+    return [str(int(c)) for c in model(torch.from_numpy((np.asarray(inputs) / 16).astype(np.float32))).argmax(1)]
+
+
+def predict_onnx(model: Any, inputs: Any) -> list[str]:
+    return [str(int(np.argmax(p))) for p in model.run((np.asarray(inputs) / 16).astype(np.float32))[0]]
+
+
+def _torch_expected(model: Any, rows: np.ndarray) -> list[int]:
+    import torch
+
+    with torch.no_grad():
+        return [int(c) for c in model(torch.from_numpy((rows / 16).astype(np.float32))).argmax(1)]
+
+
+def _xgb_closure(booster: Any) -> Callable[[Any], list[str]]:
+    def predict(inputs: Any) -> list[str]:
+        import xgboost as xgb
+
+        return [str(int(c)) for c in booster.predict(xgb.DMatrix(np.asarray(inputs)))]
+
+    return predict
+
+
+def deploy(framework: str, conn: ClipperConnection, app: str) -> Callable[[np.ndarray], list[int]]:
+    """Deploy ``framework``'s model as ``app``; return the model's own predictions."""
+    if framework == "pytorch":
+        from clipper_admin.deployers import pytorch
+
+        model = _mlp()
+        pytorch.create_endpoint(conn, app, "doubles", predict_torch, model, default_output="-1",
+                                slo_micros=10_000_000)
+        return lambda rows: _torch_expected(model, rows)
+    if framework == "onnx":
+        import torch
+
+        from clipper_admin.deployers import onnx
+
+        model = _mlp()
+        onnx.create_pytorch_endpoint(conn, app, "doubles", torch.zeros(1, 64), predict_onnx, model,
+                                     default_output="-1", slo_micros=10_000_000)
+        return lambda rows: _torch_expected(model, rows)
+    if framework == "xgboost":
+        import xgboost as xgb
+
+        from clipper_admin.deployers import python
+
+        x, y = _digits()
+        booster = xgb.train({"objective": "multi:softmax", "num_class": 10, "max_depth": 3, "nthread": 1},
+                            xgb.DMatrix(x, label=y), num_boost_round=20)
+        python.create_endpoint(conn, app, "doubles", _xgb_closure(booster), default_output="-1",
+                               slo_micros=10_000_000, pkgs_to_install=["xgboost"])
+        return lambda rows: [int(c) for c in booster.predict(xgb.DMatrix(rows))]
+    raise SystemExit(f"unknown framework {framework}")
+
+
+def _post(url: str, rows: np.ndarray) -> list[Any]:
+    body = {"input": rows[0].tolist()} if len(rows) == 1 else {"input_batch": rows.tolist()}
+    r = requests.post(url, json=body, timeout=30).json()
+    answers = r.get("batch_predictions", [r])
+    return [None if a.get("default", True) else a["output"] for a in answers]
+
+
+def measure(framework: str, conn: ClipperConnection, batches: list[int], n: int) -> dict[str, Any]:
+    app = f"bench-{framework}"
+    x, _ = _digits()
+    url = f"http://{conn.get_query_addr()}/{app}/predict"
+    t0 = time.perf_counter()
+    expected = deploy(framework, conn, app)
+    deployed = time.perf_counter() - t0
+    while None in _post(url, x[:1]):
+        time.sleep(0.05)
+    result: dict[str, Any] = {"framework": framework, "deploy_call_s": round(deployed, 2),
+                              "cold_start_s": round(time.perf_counter() - t0, 2), "batches": {}}
+    rng = np.random.default_rng(0)
+    for b in batches:
+        lat = []
+        for i in range(n + 20):
+            rows = x[rng.choice(len(x), b, replace=False)]
+            s = time.perf_counter()
+            out = _post(url, rows)
+            elapsed = time.perf_counter() - s
+            assert out == expected(rows), (framework, b, out)
+            if i >= 20:
+                lat.append(elapsed * 1000)
+        lat.sort()
+        result["batches"][b] = {"median_ms": round(statistics.median(lat), 2),
+                                "p99_ms": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 2)}
+    return result
+
+
+def cluster(kind: str) -> ClipperConnection:
+    name = f"fwbench-{uuid.uuid4().hex[:6]}"
+    if kind == "local":
+        cm: Any = LocalContainerManager(cluster_name=name, clipper_query_port=0, clipper_management_port=0,
+                                        clipper_rpc_port=0, redis_port=0)
+    else:
+        cm = DockerContainerManager(cluster_name=name, clipper_query_port=free_port(),
+                                    clipper_management_port=free_port(), clipper_rpc_port=free_port(),
+                                    redis_port=free_port(), prometheus_port=free_port(), docker_network=f"{name}-net")
+    conn = ClipperConnection(cm)
+    conn.start_clipper()
+    return conn
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--manager", choices=["local", "docker"], default="local")
+    p.add_argument("--frameworks", default="pytorch,onnx,xgboost")
+    p.add_argument("--batches", default="1,32")
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--json", help="also write the results to this file")
+    args = p.parse_args(argv)
+    results = []
+    for framework in args.frameworks.split(","):
+        conn = cluster(args.manager)  # a fresh cluster each: cold starts do not share a warm replica
+        try:
+            results.append({"manager": args.manager, **measure(framework, conn, [int(b) for b in
+                                                                                 args.batches.split(",")],
+                                                                args.requests)})
+        finally:
+            conn.stop_all()
+        print(json.dumps(results[-1]), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""What a query answers, before the REST codec renders it (a leaf: imports nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class QueryResult:
+    """One query's answer, as the REST response reports it."""
+
+    query_id: int
+    output: object
+    default: bool
+    explanation: str | None = None
+
+
+@dataclass(slots=True)
+class SelectedResult(QueryResult):
+    """The answer of an app with a selection policy: also which models served it.
+
+    ``served`` lists (model, version) pairs: the one model a single-model
+    policy chose (reported even when it fell back to the default), or the
+    models whose answers an ensemble combined (empty when none answered).
+    """
+
+    served: tuple[tuple[str, str], ...] = ()
+    ensemble: bool = False
