@@ -1,6 +1,6 @@
 """Cold start and per-batch latency of the framework deployers (docs/frameworks.md).
 
-    python -m bench.frameworks [--manager local|docker] [--frameworks pytorch,onnx,xgboost]
+    python -m bench.frameworks [--manager local|docker] [--frameworks pytorch,onnx,xgboost,tensorflow,keras]
                                [--batches 1,32] [--requests 200] [--json FILE]
 
 For each framework: trains a small model on scikit-learn's digits, deploys
@@ -81,6 +81,26 @@ def _xgb_closure(booster: Any) -> Callable[[Any], list[str]]:
     return predict
 
 
+def _keras_mlp() -> Any:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x, y = _digits()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x / 16, y, epochs=5, batch_size=64, verbose=0)
+    return model
+
+
+def predict_keras(model: Any, inputs: Any) -> list[str]:
+    return [str(int(c)) for c in model(np.asarray(np.asarray(inputs) / 16, dtype=np.float32)).numpy().argmax(1)]
+
+
+def _keras_expected(model: Any, rows: np.ndarray) -> list[int]:
+    return [int(c) for c in model(np.asarray(rows / 16, dtype=np.float32)).numpy().argmax(1)]
+
+
 def deploy(framework: str, conn: ClipperConnection, app: str) -> Callable[[np.ndarray], list[int]]:
     """Deploy ``framework``'s model as ``app``; return the model's own predictions."""
     if framework == "pytorch":
@@ -110,6 +130,14 @@ def deploy(framework: str, conn: ClipperConnection, app: str) -> Callable[[np.nd
         python.create_endpoint(conn, app, "doubles", _xgb_closure(booster), default_output="-1",
                                slo_micros=10_000_000, pkgs_to_install=["xgboost"])
         return lambda rows: [int(c) for c in booster.predict(xgb.DMatrix(rows))]
+    if framework in ("tensorflow", "keras"):
+        from clipper_admin.deployers import keras as keras_deployer
+        from clipper_admin.deployers import tensorflow as tf_deployer
+
+        model = _keras_mlp()
+        create = tf_deployer.create_endpoint if framework == "tensorflow" else keras_deployer.create_endpoint
+        create(conn, app, "doubles", predict_keras, model, default_output="-1", slo_micros=10_000_000)
+        return lambda rows: _keras_expected(model, rows)
     raise SystemExit(f"unknown framework {framework}")
 
 
@@ -165,7 +193,7 @@ def cluster(kind: str) -> ClipperConnection:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--manager", choices=["local", "docker"], default="local")
-    p.add_argument("--frameworks", default="pytorch,onnx,xgboost")
+    p.add_argument("--frameworks", default="pytorch,onnx,xgboost,tensorflow,keras")
     p.add_argument("--batches", default="1,32")
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--json", help="also write the results to this file")

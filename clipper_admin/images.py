@@ -23,6 +23,9 @@ NOOP_CONTAINER = "noop-container"
 PYTORCH_CONTAINER = "pytorch-container"
 ONNX_CONTAINER = "onnx-container"
 CAFFE2_ONNX_CONTAINER = "caffe2-onnx-container"
+#: TensorFlow and Keras (``tf311-container``, ``keras311-container``): one framework layer, TensorFlow's CPU build.
+TF_CONTAINER = "tf-container"
+KERAS_CONTAINER = "keras-container"
 
 #: Label on every image we build: the ``major.minor`` of its Python.
 PYTHON_VERSION_LABEL = "ai.clipper.python_version"
@@ -31,6 +34,8 @@ FRAMEWORK_LABEL = "ai.clipper.framework"
 PYTORCH_VERSION_LABEL = "ai.clipper.pytorch_version"
 ONNXRUNTIME_VERSION_LABEL = "ai.clipper.onnxruntime_version"
 ONNX_MAX_OPSET_LABEL = "ai.clipper.onnx_max_opset"
+TENSORFLOW_VERSION_LABEL = "ai.clipper.tensorflow_version"
+KERAS_VERSION_LABEL = "ai.clipper.keras_version"
 
 
 def closure_container_name(major: int | None = None, minor: int | None = None) -> str:

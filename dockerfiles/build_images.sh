@@ -9,11 +9,12 @@
 #   - Python packages come from a wheelhouse built on this host at
 #     build/wheelhouse (the project wheel plus the pinned wheels of
 #     dockerfiles/requirements.txt), installed with --no-index.
-# Framework images (pytorch, onnx) always install from a second wheelhouse
+# Framework images (pytorch, onnx, tf, keras) always install from a second wheelhouse
 # built on this host, build/framework-wheels (dockerfiles/requirements-*.txt;
 # torch is this machine's CPU wheel, never a CUDA build from PyPI); it also
 # keeps wheels that model images pip-install offline (xgboost-cpu).
-#   --only NAME[,NAME]  build only these images (and py-rpc, which they build on)
+#   --only NAME[,NAME]  build only these images (and py-rpc, which they build on;
+#                       keras-container also builds tf-container, its base)
 # --online: the official base images (python:3.11-slim, debian:bookworm-slim)
 #   and PyPI, as on any machine that can pull; only the project wheel is local.
 #
@@ -35,7 +36,7 @@ ONLY=""
 PIP="${PIP:-$ROOT/.venv/bin/pip}"
 [[ -x "$PIP" ]] || PIP="python3 -m pip"
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -149,7 +150,7 @@ log "wheelhouse: $(ls "$WHEELHOUSE"/project/*.whl | xargs -n1 basename), $(ls "$
 # runtime dependency is pinned in the requirements file itself).
 mkdir -p "$FRAMEWORK_WHEELS/wheels"
 cp "$DOCKERFILES"/requirements-pytorch.txt "$DOCKERFILES"/requirements-onnx.txt \
-   "$DOCKERFILES"/requirements-wheelhouse.txt "$DOCKERFILES"/probe_onnx_opset.py "$FRAMEWORK_WHEELS/"
+   "$DOCKERFILES"/requirements-tensorflow.txt "$DOCKERFILES"/requirements-wheelhouse.txt "$DOCKERFILES"/probe_onnx_opset.py "$FRAMEWORK_WHEELS/"
 want="$(cat "$FRAMEWORK_WHEELS"/requirements-*.txt | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$FRAMEWORK_WHEELS/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
     log "framework wheelhouse: fetching the pinned wheels (torch: the CPU wheel)"
@@ -164,6 +165,8 @@ else
 fi
 TORCH_VERSION="$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-pytorch.txt")"
 ONNXRUNTIME_VERSION="$(sed -n 's/^onnxruntime==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-onnx.txt")"
+TENSORFLOW_VERSION="$(sed -n 's/^tensorflow-cpu==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-tensorflow.txt")"
+KERAS_VERSION="$(sed -n 's/^keras==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-tensorflow.txt")"
 
 # --- (c) images -----------------------------------------------------------------
 PYTHON_VERSION="$(docker run --rm --entrypoint python3 "$PY_BASE" \
@@ -224,6 +227,23 @@ if wanted onnx-container || wanted caffe2-onnx-container; then
     build onnx-container onnx-container.Dockerfile "$FRAMEWORK_WHEELS" --build-arg BASE_IMAGE="$RPC" \
         --build-arg ONNXRUNTIME_VERSION="$ONNXRUNTIME_VERSION" --build-arg ONNX_MAX_OPSET="$ONNX_MAX_OPSET"
     alias_image onnx-container caffe2-onnx-container
+fi
+
+TF="tf${PYTHON_VERSION//./}-container"
+KERAS="keras${PYTHON_VERSION//./}-container"
+if wanted keras-container || wanted "$KERAS"; then
+    ONLY="${ONLY:+${ONLY}tf-container,}"  # the Keras image is the TensorFlow image with another entrypoint
+fi
+if wanted tf-container || wanted "$TF"; then
+    ONLY="${ONLY:+$ONLY$TF,}"
+    build "$TF" tf-container.Dockerfile "$FRAMEWORK_WHEELS" --build-arg BASE_IMAGE="$RPC" \
+        --build-arg TENSORFLOW_VERSION="$TENSORFLOW_VERSION" --build-arg KERAS_VERSION="$KERAS_VERSION"
+    alias_image "$TF" tf-container
+fi
+if wanted keras-container || wanted "$KERAS"; then
+    ONLY="${ONLY:+$ONLY$KERAS,}"
+    build "$KERAS" keras-container.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$REGISTRY/$TF:$VERSION"
+    alias_image "$KERAS" keras-container
 fi
 
 log "done in $((SECONDS - START))s:"

@@ -141,10 +141,29 @@ class QueryHandlers:
             "Not found", f"No route {_clip(path)}. Queries go to POST /<application>/predict", 404
         )
 
+    async def _body(self, request: web.BaseRequest) -> bytes:
+        """The request body; a chunked one is refused as soon as it passes ``max_body_bytes``.
+
+        A body with a Content-Length was checked before a byte was read. A
+        chunked one is kept as its chunks and joined only once complete, so
+        one over the limit costs at most the limit in memory (aiohttp's own
+        read grows one buffer, whose reallocations can briefly double it).
+        """
+        if request.content_length is not None:
+            return await request.read()
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.content.iter_any():
+            total += len(chunk)
+            if total > self.max_body_bytes:
+                raise web.HTTPRequestEntityTooLarge(max_size=self.max_body_bytes, actual_size=total)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def predict(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
         try:
             req = protocol.parse_predict(
-                await request.read(), app.input_type, self.max_batch_inputs, self.max_input_elements
+                await self._body(request), app.input_type, self.max_batch_inputs, self.max_input_elements
             )
             self.processor.check(app, req.version)
         except RequestError as e:
@@ -167,7 +186,7 @@ class QueryHandlers:
         learned state could not be saved (Redis unreachable).
         """
         try:
-            req = protocol.parse_update(await request.read(), app.input_type, self.max_input_elements)
+            req = protocol.parse_update(await self._body(request), app.input_type, self.max_input_elements)
             self.processor.check(app)
         except RequestError as e:
             return error_response(e.error, e.cause, e.status)

@@ -18,6 +18,7 @@ import site
 import sys
 import sysconfig
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -165,6 +166,18 @@ def image_labels(image: str) -> dict[str, str] | None:
         return None
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def quiet_framework_deprecations() -> Iterator[None]:
+    """Hide the DeprecationWarnings frameworks raise from their own internals while saving a model.
+
+    (Keras 3 on numpy 2 warns about ``np.array(tensor)`` on every save; the
+    caller can do nothing about it.)
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
 
 
 def release(version: str) -> tuple[int, ...]:

@@ -33,6 +33,8 @@ RUNTIME_CLOSURE = "python_closure"
 RUNTIME_NOOP = "noop"
 RUNTIME_PYTORCH = "pytorch"
 RUNTIME_ONNX = "onnx"
+RUNTIME_TENSORFLOW = "tensorflow"
+RUNTIME_KERAS = "keras"
 
 # Module each runtime runs as ``python -m <module>``.
 RUNTIME_MODULES = {
@@ -40,12 +42,16 @@ RUNTIME_MODULES = {
     RUNTIME_NOOP: "model_containers.noop_container",
     RUNTIME_PYTORCH: "model_containers.pytorch_container",
     RUNTIME_ONNX: "model_containers.onnx_container",
+    RUNTIME_TENSORFLOW: "model_containers.tf_container",
+    RUNTIME_KERAS: "model_containers.keras_container",
 }
 
 # Framework runtimes: the modules they need in this Python, and how to get them.
 _FRAMEWORK_RUNTIMES = {
     RUNTIME_PYTORCH: (("torch",), "pip install torch"),
     RUNTIME_ONNX: (("onnxruntime",), "pip install onnxruntime"),
+    RUNTIME_TENSORFLOW: (("tensorflow",), "pip install tensorflow-cpu"),
+    RUNTIME_KERAS: (("keras", "tensorflow"), "pip install tensorflow-cpu"),
 }
 
 
@@ -55,6 +61,10 @@ def _framework_runtime(base: str) -> str | None:
         return RUNTIME_PYTORCH
     if re.fullmatch(r"(caffe2-)?onnx(\d*)-container(:.*)?", base):
         return RUNTIME_ONNX
+    if re.fullmatch(r"(tf|tensorflow)(\d*)-container(:.*)?", base):
+        return RUNTIME_TENSORFLOW
+    if re.fullmatch(r"keras(\d*)-container(:.*)?", base):
+        return RUNTIME_KERAS
     return None
 
 
@@ -83,7 +93,8 @@ def runtime_for_image(image: str) -> str:
         _require_framework(framework, image)
         return framework
     raise ClipperException(
-        "LocalContainerManager can only run Python closures, PyTorch and ONNX models and noop models; "
+        "LocalContainerManager can only run Python closures, PyTorch, ONNX, TensorFlow and Keras models and noop "
+        "models; "
         f"use DockerContainerManager for image {image}"
     )
 

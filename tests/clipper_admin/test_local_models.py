@@ -228,11 +228,9 @@ def test_get_logs_includes_replicas(cm: LocalContainerManager, tmp_path: Path) -
 def test_images_local_mode_cannot_run(cm: LocalContainerManager, tmp_path: Path) -> None:
     data = closure_dir(tmp_path, lambda xs: xs)
     with pytest.raises(ClipperException) as e:
-        cm.build_model("torch", "1", data, "clipper/pytorch37-container:develop")
-    assert str(e.value) == (
-        "LocalContainerManager can only run Python closures and noop models; "
-        "use DockerContainerManager for image clipper/pytorch37-container:develop"
-    )
+        cm.build_model("java", "1", data, "clipper/java-container:develop")
+    assert str(e.value).startswith("LocalContainerManager can only run Python closures, ")
+    assert str(e.value).endswith("use DockerContainerManager for image clipper/java-container:develop")
     with pytest.raises(ClipperException, match="use DockerContainerManager for image my/custom:1"):
         cm.deploy_model("custom", "1", "doubles", "my/custom:1")
     with pytest.raises(ClipperException, match="not found"):

@@ -91,3 +91,70 @@ def xgboost_closure(booster: Any) -> Any:
         return [str(int(c)) for c in booster.predict(xgb.DMatrix(np.asarray(inputs)))]
 
     return predict
+
+
+def train_keras(seed: int, epochs: int, hidden: int = 32) -> Any:
+    """A Keras MLP 64 -> hidden -> 10 (logits) trained with Adam on all digits."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x, y = digits()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x / 16.0, y, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
+def keras_classes(model: Any, rows: np.ndarray) -> list[int]:
+    """The Keras model's own predictions, computed here."""
+    return [int(c) for c in model(np.asarray(rows / 16.0, dtype=np.float32)).numpy().argmax(axis=1)]
+
+
+def predict_keras(model: Any, inputs: Any) -> list[str]:
+    """``func`` of the Keras (and TensorFlow) deployer for a Keras model: the class of each input."""
+    out = model(np.asarray(np.asarray(inputs) / 16.0, dtype=np.float32)).numpy()
+    return [str(int(c)) for c in out.argmax(axis=1)]
+
+
+def predict_keras_original_style(model: Any, inputs: Any) -> list[str]:
+    """As the original's examples wrote it: ``model.predict``."""
+    out = model.predict(np.asarray(inputs) / 16.0, verbose=0)
+    return [str(int(np.argmax(row))) for row in out]
+
+
+def train_tf_module(seed: int, steps: int) -> Any:
+    """A ``tf.Module``: softmax regression on the digits trained with a GradientTape, ``__call__`` -> classes."""
+    import tensorflow as tf
+
+    class DigitsClassifier(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = tf.Variable(tf.random.stateless_normal((64, 10), seed=(seed, 0), stddev=0.1))
+            self.b = tf.Variable(tf.zeros((10,)))
+
+        def logits(self, x: Any) -> Any:
+            return tf.matmul(x, self.w) + self.b
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 64], tf.float64)])
+        def __call__(self, pixels: Any) -> Any:
+            return tf.argmax(self.logits(tf.cast(pixels / 16.0, tf.float32)), axis=1)
+
+    model = DigitsClassifier()
+    x, y = digits()
+    xt, yt = tf.constant((x / 16.0).astype(np.float32)), tf.constant(y)
+    optimizer = tf.keras.optimizers.Adam(0.05)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yt, model.logits(xt)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, [model.w, model.b]), [model.w, model.b]))
+    return model
+
+
+def tf_module_classes(model: Any, rows: np.ndarray) -> list[int]:
+    return [int(c) for c in model(np.asarray(rows, dtype=np.float64)).numpy()]
+
+
+def predict_tf_module(model: Any, inputs: Any) -> list[str]:
+    """``func`` of the TensorFlow deployer for a restored SavedModel: its ``__call__`` tf.function."""
+    return [str(int(c)) for c in model(np.asarray(inputs, dtype=np.float64)).numpy()]

@@ -1,6 +1,6 @@
-"""The framework deployers on a real DockerContainerManager cluster: PyTorch, ONNX and XGBoost models served.
+"""The framework deployers on a real DockerContainerManager cluster: PyTorch, ONNX, XGBoost, TensorFlow, Keras.
 
-Needs ``make images`` (the pytorch and onnx images); without an engine or
+Needs ``make images`` (the pytorch, onnx, tf and keras images); without an engine or
 image these skip locally and fail under ``CI=true``.
 """
 
@@ -14,9 +14,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from clipper_admin import ClipperConnection, ClipperException, images  # noqa: E402
+from clipper_admin.deployers import keras as keras_deployer  # noqa: E402
 from clipper_admin.deployers import onnx as onnx_deployer  # noqa: E402
 from clipper_admin.deployers import python as python_deployer  # noqa: E402
 from clipper_admin.deployers import pytorch as pytorch_deployer  # noqa: E402
+from clipper_admin.deployers import tensorflow as tf_deployer  # noqa: E402
 from tests.frameworks import models  # noqa: E402
 from tests.frameworks.support import SLO_MICROS, digits, docker_cluster, served  # noqa: E402
 
@@ -24,6 +26,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(900)]
 
 PYTORCH_IMAGE = pytorch_deployer.default_pytorch_image()
 ONNX_IMAGE = onnx_deployer.default_onnx_image("caffe2")
+TF_IMAGE = tf_deployer.default_tensorflow_image()
+KERAS_IMAGE = keras_deployer.default_keras_image()
 CLUSTER_IMAGES = [images.image(n) for n in ("query_frontend", "management_frontend", "redis", "prometheus")]
 
 
@@ -115,3 +119,91 @@ def test_xgboost_closure_with_pkgs_to_install(conn: ClipperConnection, docker_cl
     image = f"{conn.cm.cluster_identifier}-boost:1"
     assert "nccl" not in in_image(docker_client, image, "import importlib.metadata as m; "
                                   "print(sorted(d.metadata['Name'].lower() for d in m.distributions()))")
+
+
+# ---------------------------------------------------------------- TensorFlow and Keras
+
+
+@pytest.fixture
+def tf_images(docker_require: Callable[[str], Any]) -> None:
+    pytest.importorskip("tensorflow")
+    docker_require(TF_IMAGE)
+    docker_require(KERAS_IMAGE)
+
+
+@pytest.mark.usefixtures("tf_images")
+def test_tensorflow_served_switched_and_rolled_back(conn: ClipperConnection, docker_client: Any) -> None:
+    x, _ = digits()
+    one, batch = x[9:10], x[400:432]
+    v1, v2 = models.train_tf_module(0, steps=60), models.train_keras(1, epochs=1, hidden=4)
+    want1, want2 = models.tf_module_classes(v1, batch), models.keras_classes(v2, batch)
+    assert want1 != want2
+    tf_deployer.create_endpoint(conn, "tf-digits", "doubles", models.predict_tf_module, v1, default_output="-1",
+                                slo_micros=SLO_MICROS)
+    assert served(conn, "tf-digits", one) == models.tf_module_classes(v1, one)
+    assert served(conn, "tf-digits", batch) == want1
+    image = f"{conn.cm.cluster_identifier}-tf-digits:1"
+    assert in_image(docker_client, image, "import os; print(sorted(os.listdir('/model')), "
+                                          "os.path.isfile('/model/tfmodel/saved_model.pb'))") \
+        == "['func.pkl', 'tfmodel'] True"
+    tf_deployer.deploy_tensorflow_model(conn, "tf-digits", 2, "doubles", models.predict_keras, v2)
+    assert served(conn, "tf-digits", batch, expected=want2) == want2
+    conn.set_model_version("tf-digits", "1")
+    assert served(conn, "tf-digits", batch, expected=want1) == want1
+
+
+@pytest.mark.usefixtures("tf_images")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:keras.*")
+def test_keras_served_switched_and_rolled_back(conn: ClipperConnection, docker_client: Any, tmp_path: Any) -> None:
+    x, _ = digits()
+    one, batch = x[11:12], x[500:532]
+    v1, v2 = models.train_keras(0, epochs=5), models.train_keras(1, epochs=1, hidden=4)
+    want1, want2 = models.keras_classes(v1, batch), models.keras_classes(v2, batch)
+    assert want1 != want2
+    keras_deployer.create_endpoint(conn, "keras-digits", "doubles", models.predict_keras, v1, default_output="-1",
+                                   slo_micros=SLO_MICROS)
+    assert served(conn, "keras-digits", one) == models.keras_classes(v1, one)
+    assert served(conn, "keras-digits", batch) == want1
+    image = f"{conn.cm.cluster_identifier}-keras-digits:1"
+    assert in_image(docker_client, image, "import os; print(sorted(os.listdir('/model')))") \
+        == "['func.pkl', 'keras_model.keras']"
+    v2.save(tmp_path / "v2.h5")
+    keras_deployer.deploy_keras_model(conn, "keras-digits", 2, "doubles", models.predict_keras_original_style,
+                                      str(tmp_path / "v2.h5"))
+    assert served(conn, "keras-digits", batch, expected=want2) == want2
+    conn.set_model_version("keras-digits", "1")
+    assert served(conn, "keras-digits", batch, expected=want1) == want1
+
+
+@pytest.mark.usefixtures("tf_images")
+def test_the_tf_and_keras_images_are_labelled_cpu_only_and_share_the_framework_layer(docker_client: Any) -> None:
+    import keras
+    import tensorflow as tf
+
+    tf_image, keras_image = docker_client.images.get(TF_IMAGE), docker_client.images.get(KERAS_IMAGE)
+    for image, framework in ((tf_image, "tensorflow"), (keras_image, "keras")):
+        assert image.labels[images.FRAMEWORK_LABEL] == framework
+        assert image.labels[images.TENSORFLOW_VERSION_LABEL] == tf.__version__
+        assert image.labels[images.KERAS_VERSION_LABEL] == keras.__version__
+    assert keras_image.attrs["RootFS"]["Layers"] == tf_image.attrs["RootFS"]["Layers"]
+    rpc = docker_client.images.get(images.image(images.RPC_BASE))
+    assert len(tf_image.attrs["RootFS"]["Layers"]) - len(rpc.attrs["RootFS"]["Layers"]) <= 2  # framework + .pth
+    assert in_image(docker_client, TF_IMAGE, "import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))") \
+        .splitlines()[-1] == "[]"
+
+
+@pytest.mark.usefixtures("tf_images")
+def test_another_tensorflow_or_keras_release_is_refused_before_the_build(
+        conn: ClipperConnection, docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+    import tensorflow as tf
+
+    model = models.train_keras(0, epochs=1, hidden=4)
+    monkeypatch.setattr(tf, "__version__", "2.20.1")
+    with pytest.raises(ClipperException, match=r"has TensorFlow 2\.21\.\d+, but this client runs TensorFlow 2\.20\.1"
+                                               r".*Install tensorflow-cpu==2\.21\.\d+ here"):
+        tf_deployer.deploy_tensorflow_model(conn, "tf-old", 1, "doubles", models.predict_keras, model)
+    monkeypatch.setattr(keras, "__version__", "2.15.0")
+    with pytest.raises(ClipperException, match=r"has Keras 3\.\d+\.\d+, but this client runs Keras 2\.15\.0"):
+        keras_deployer.deploy_keras_model(conn, "keras-old", 1, "doubles", models.predict_keras, model)
+    assert not [t for i in docker_client.images.list() for t in i.tags if "tf-old" in t or "keras-old" in t]

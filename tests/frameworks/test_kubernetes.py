@@ -20,7 +20,9 @@ from tests.kubernetes.hardening import hardening_problems, pod_template  # noqa:
 
 CLOSURE = images.image(images.closure_container_name())
 FRAMEWORK_IMAGES = [images.image(images.framework_container_name("pytorch")), images.image(images.ONNX_CONTAINER),
-                    images.image(images.CAFFE2_ONNX_CONTAINER)]
+                    images.image(images.CAFFE2_ONNX_CONTAINER), images.image(images.framework_container_name("tf")),
+                    images.image(images.TF_CONTAINER), images.image(images.framework_container_name("keras")),
+                    images.image(images.KERAS_CONTAINER)]
 
 
 def spec(**kwargs: Any) -> m.ClusterSpec:

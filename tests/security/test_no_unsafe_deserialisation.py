@@ -22,6 +22,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("model_containers/python_closure_container.py", "cloudpickle.load"):
         "loads CLIPPER_MODEL_PATH/func.pkl: the model the user deployed, inside its own container; "
         "running the user's code is the container's purpose",
+    ("model_containers/pytorch_container.py", "cloudpickle.load"):
+        "loads CLIPPER_MODEL_PATH/pytorch_model.pkl, the module the user deployed, inside its own "
+        "container, as func.pkl is (its weights go through torch.load(weights_only=True))",
     ("clipper_admin/deployers/sklearn.py", "joblib.load"):
         "the predict closure deploy_sklearn_model ships runs inside the model container and loads "
         "the user's own fitted model from CLIPPER_MODEL_PATH (baked into the model image)",
