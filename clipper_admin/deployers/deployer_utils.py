@@ -14,17 +14,21 @@ import contextlib
 import importlib.metadata
 import logging
 import os
+import posixpath
+import shutil
 import site
 import sys
 import sysconfig
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import cloudpickle
+
+from clipper_admin.exceptions import ClipperException
 
 logger = logging.getLogger("clipper.admin.deployers")
 
@@ -127,6 +131,50 @@ def save_python_function(name: str, func: Any) -> str:
         f.write(serialized)
     logger.info("Serialized and supplied predict function")
     return serialization_dir
+
+
+def deploy_with_saved_model(
+    clipper_conn: Any,
+    name: str,
+    version: Any,
+    input_type: str,
+    func: Any,
+    save_model: Callable[[str], None],
+    failure: str,
+    base_image: str,
+    labels: list[str] | None,
+    registry: str | None,
+    num_replicas: int,
+    batch_size: int,
+    pkgs_to_install: list[str] | None,
+) -> None:
+    """The framework deployers' common steps, in order.
+
+    ``func.pkl`` goes into a new temp dir, ``save_model(dir)`` writes the
+    framework's files beside it, then the model is built and deployed; the
+    directory is removed in any case. An error of ``save_model`` that is not
+    already a ClipperException is raised as one, ``failure: <error>``.
+    """
+    try:
+        serialization_dir = save_python_function(name, func)
+    except Exception as e:
+        raise ClipperException(
+            f"Could not serialize the prediction function of model {name}:{version} with cloudpickle: "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    try:
+        try:
+            save_model(serialization_dir)
+        except ClipperException:
+            raise
+        except Exception as e:
+            raise ClipperException(f"{failure}: {type(e).__name__}: {e}") from e
+        clipper_conn.build_and_deploy_model(
+            name, version, input_type, posixpath.join(*os.path.split(serialization_dir)), base_image, labels,
+            registry, num_replicas, batch_size, pkgs_to_install,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(serialization_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- framework deployers' shared checks

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +26,8 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    deploy_with_saved_model,
     quiet_framework_deprecations,
-    save_python_function,
 )
 from clipper_admin.deployers.tensorflow import KERAS_FILE_SUFFIXES, TENSORFLOW_INSTALL, check_framework_image
 from clipper_admin.exceptions import ClipperException
@@ -157,28 +156,16 @@ def deploy_keras_model(
         logger.info(f"Using Keras base image {base_image}")
     if builds_docker_images(clipper_conn):
         check_framework_image(base_image, images.KERAS_VERSION_LABEL, "Keras", str(keras.__version__), "keras")
-    try:
-        serialization_dir = save_python_function(name, func)
-    except Exception as e:
-        raise ClipperException(
-            f"Could not serialize the prediction function of model {name}:{version} with cloudpickle: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    try:
-        try:
-            if is_path:
-                suffix = os.path.splitext(path)[1].lower()
-                shutil.copyfile(path, os.path.join(serialization_dir, "keras_model" + suffix))
-            else:
-                with quiet_framework_deprecations():
-                    model.save(os.path.join(serialization_dir, "keras_model.keras"))
-        except Exception as e:
-            raise ClipperException(f"Could not save the Keras model of {name}:{version}: {type(e).__name__}: {e}") from e
+    def save(model_dir: str) -> None:
+        if is_path:
+            suffix = os.path.splitext(path)[1].lower()
+            shutil.copyfile(path, os.path.join(model_dir, "keras_model" + suffix))
+        else:
+            with quiet_framework_deprecations():
+                model.save(os.path.join(model_dir, "keras_model.keras"))
         logger.info("Keras model saved")
-        serialization_dir = posixpath.join(*os.path.split(serialization_dir))
-        clipper_conn.build_and_deploy_model(
-            name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(serialization_dir, ignore_errors=True)
+
+    deploy_with_saved_model(
+        clipper_conn, name, version, input_type, func, save, f"Could not save the Keras model of {name}:{version}",
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+    )  # fmt: skip

@@ -24,15 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import posixpath
-import shutil
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
-from clipper_admin.deployers.deployer_utils import builds_docker_images, image_labels, save_python_function
+from clipper_admin.deployers.deployer_utils import builds_docker_images, deploy_with_saved_model, image_labels
 from clipper_admin.deployers.pytorch import import_torch, require_module
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -210,31 +208,17 @@ def deploy_pytorch_model(
     if base_image is None:
         base_image = default_onnx_image(onnx_backend)
         logger.info(f"Using ONNX base image {base_image}")
-    try:
-        serialization_dir = save_python_function(name, func)
-    except Exception as e:
-        raise ClipperException(
-            f"Could not serialize the prediction function of model {name}:{version} with cloudpickle: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    try:
-        model_path = os.path.join(serialization_dir, MODEL_RELATIVE_PATH)
-        try:
-            export_onnx(torch, pytorch_model, inputs, model_path)
-            opset = model_opset(model_path)
-        except Exception as e:
-            raise ClipperException(
-                f"Error serializing PyTorch model {name}:{version} to ONNX: {type(e).__name__}: {e}"
-            ) from e
-        with open(os.path.join(serialization_dir, METADATA_RELATIVE_PATH), "w") as f:
+    def save(model_dir: str) -> None:
+        model_path = os.path.join(model_dir, MODEL_RELATIVE_PATH)
+        export_onnx(torch, pytorch_model, inputs, model_path)
+        opset = model_opset(model_path)
+        with open(os.path.join(model_dir, METADATA_RELATIVE_PATH), "w") as f:
             json.dump({"onnx_backend": onnx_backend, "opset": opset, "torch_version": str(torch.__version__)}, f)
         logger.info(f"Torch model has been serialized to ONNX format (opset {opset})")
         if builds_docker_images(clipper_conn):
             check_onnx_image(base_image, opset)
-        serialization_dir = posixpath.join(*os.path.split(serialization_dir))
-        clipper_conn.build_and_deploy_model(
-            name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(serialization_dir, ignore_errors=True)
+
+    deploy_with_saved_model(
+        clipper_conn, name, version, input_type, func, save, f"Error serializing PyTorch model {name}:{version} to ONNX",
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+    )  # fmt: skip

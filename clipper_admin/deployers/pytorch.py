@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +25,9 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    deploy_with_saved_model,
     image_labels,
     release,
-    save_python_function,
     serialize_object,
 )
 from clipper_admin.exceptions import ClipperException
@@ -194,27 +192,13 @@ def deploy_pytorch_model(
         logger.info(f"Using PyTorch base image {base_image}")
     if builds_docker_images(clipper_conn):
         check_pytorch_image(base_image, str(torch.__version__))
-    try:
-        serialization_dir = save_python_function(name, func)
-    except Exception as e:
-        raise ClipperException(
-            f"Could not serialize the prediction function of model {name}:{version} with cloudpickle: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    try:
-        try:
-            torch.save(pytorch_model.state_dict(), os.path.join(serialization_dir, PYTORCH_WEIGHTS_RELATIVE_PATH))
-            with open(os.path.join(serialization_dir, PYTORCH_MODEL_RELATIVE_PATH), "wb") as f:
-                f.write(serialize_object(pytorch_model))
-        except Exception as e:
-            raise ClipperException(
-                f"Could not save the PyTorch model of {name}:{version}: {type(e).__name__}: {e}"
-            ) from e
+    def save(model_dir: str) -> None:
+        torch.save(pytorch_model.state_dict(), os.path.join(model_dir, PYTORCH_WEIGHTS_RELATIVE_PATH))
+        with open(os.path.join(model_dir, PYTORCH_MODEL_RELATIVE_PATH), "wb") as f:
+            f.write(serialize_object(pytorch_model))
         logger.info("Torch model saved")
-        serialization_dir = posixpath.join(*os.path.split(serialization_dir))
-        clipper_conn.build_and_deploy_model(
-            name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(serialization_dir, ignore_errors=True)
+
+    deploy_with_saved_model(
+        clipper_conn, name, version, input_type, func, save, f"Could not save the PyTorch model of {name}:{version}",
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+    )  # fmt: skip

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -37,10 +36,10 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    deploy_with_saved_model,
     image_labels,
     quiet_framework_deprecations,
     release,
-    save_python_function,
 )
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -235,36 +234,20 @@ def deploy_tensorflow_model(
     if builds_docker_images(clipper_conn):
         check_framework_image(base_image, images.TENSORFLOW_VERSION_LABEL, "TensorFlow", str(tf.__version__),
                               "tensorflow-cpu")
-    try:
-        serialization_dir = save_python_function(name, func)
-    except Exception as e:
-        raise ClipperException(
-            f"Could not serialize the prediction function of model {name}:{version} with cloudpickle: "
-            f"{type(e).__name__}: {e}"
-        ) from e
-    try:
-        tfmodel = os.path.join(serialization_dir, TF_MODEL_RELATIVE_PATH)
+    def save(model_dir: str) -> None:
+        tfmodel = os.path.join(model_dir, TF_MODEL_RELATIVE_PATH)
         model = tf_sess_or_saved_model_path
-        try:
-            with quiet_framework_deprecations():
-                if isinstance(model, (str, os.PathLike)):
-                    _copy_model_path(os.fspath(model), tfmodel)
-                elif is_keras_model(model):
-                    os.makedirs(tfmodel)
-                    model.save(os.path.join(tfmodel, "keras_model.keras"))
-                else:
-                    tf.saved_model.save(model, tfmodel)
-        except ClipperException:
-            raise
-        except Exception as e:
-            raise ClipperException(
-                f"Could not save the TensorFlow model of {name}:{version}: {type(e).__name__}: {e}"
-            ) from e
+        with quiet_framework_deprecations():
+            if isinstance(model, (str, os.PathLike)):
+                _copy_model_path(os.fspath(model), tfmodel)
+            elif is_keras_model(model):
+                os.makedirs(tfmodel)
+                model.save(os.path.join(tfmodel, "keras_model.keras"))
+            else:
+                tf.saved_model.save(model, tfmodel)
         logger.info(f"TensorFlow model saved in {TF_MODEL_RELATIVE_PATH}/")
-        serialization_dir = posixpath.join(*os.path.split(serialization_dir))
-        clipper_conn.build_and_deploy_model(
-            name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
-        )  # fmt: skip
-    finally:
-        shutil.rmtree(serialization_dir, ignore_errors=True)
+
+    deploy_with_saved_model(
+        clipper_conn, name, version, input_type, func, save, f"Could not save the TensorFlow model of {name}:{version}",
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+    )  # fmt: skip

@@ -1,47 +1,22 @@
-"""Supervised background work: crash logging, readiness, restart with backoff, ordered shutdown."""
+"""Supervised asyncio tasks (and the restart policy): crash logging, readiness, restart with backoff, ordered shutdown."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import threading
 import time
 from collections.abc import Callable
 
 import pytest
 
-from clipper_service.supervisor import RestartPolicy, TaskSupervisor, ThreadSupervisor, cancel_and_wait
-
-log = logging.getLogger("test.supervisor")
-FAST = RestartPolicy(initial_backoff_s=0.05, max_backoff_s=0.2, stable_after_s=30.0)
-
-
-def _crash_records(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "test.supervisor" and f"{name} crashed" in r.getMessage()]
-
-
-def _assert_traceback_logged(caplog: pytest.LogCaptureFixture, name: str, message: str) -> None:
-    records = _crash_records(caplog, name)
-    assert records, caplog.text
-    record = records[0]
-    assert record.levelno == logging.ERROR and record.exc_info is not None
-    assert str(record.exc_info[1]) == message
-    assert "Traceback (most recent call last)" in caplog.text and message in caplog.text
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
-
-
-async def _async_wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+from clipper_service.supervisor import RestartPolicy, TaskSupervisor, cancel_and_wait
+from tests.clipper_service.supervision_helpers import (
+    FAST,
+    assert_traceback_logged,
+    async_wait_until,
+    crash_records,
+    log,
+)
 
 
 # ----------------------------------------------------------------- restart policy
@@ -73,18 +48,18 @@ async def test_task_crash_is_logged_marks_not_ready_and_restarts(caplog: pytest.
 
     with caplog.at_level(logging.INFO, logger="test.supervisor"):
         sup.start("poller", loop)
-        await _async_wait_until(lambda: bool(sup.problems))
+        await async_wait_until(lambda: bool(sup.problems))
         assert sup.readiness() == (False, "poller crashed: RuntimeError: boom")
         assert sup.running("poller")
-        _assert_traceback_logged(caplog, "poller", "boom")
+        assert_traceback_logged(caplog, "poller", "boom")
         assert "restarting it in 0.30 s" in caplog.text
-        await _async_wait_until(lambda: len(runs) == 2)
+        await async_wait_until(lambda: len(runs) == 2)
     assert runs[1] - runs[0] >= 0.29
     assert sup.readiness() == (True, None)
     assert sup.crash_count("poller") == 1
     assert "svc: poller restarted" in caplog.text
     release.set()
-    await _async_wait_until(lambda: not sup.running("poller"))
+    await async_wait_until(lambda: not sup.running("poller"))
     assert sup.readiness() == (True, None) and sup.crash_count("poller") == 1
 
 
@@ -97,7 +72,7 @@ async def test_task_backoff_doubles_between_repeated_crashes() -> None:
         raise ValueError("again")
 
     sup.start("bad", always_crashes)
-    await _async_wait_until(lambda: len(starts) >= 5)
+    await async_wait_until(lambda: len(starts) >= 5)
     await sup.close()
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     for gap, backoff in zip(gaps, (0.05, 0.1, 0.2, 0.2)):
@@ -116,12 +91,12 @@ async def test_task_started_with_restart_false_stays_down(caplog: pytest.LogCapt
 
     with caplog.at_level(logging.ERROR, logger="test.supervisor"):
         sup.start("one-shot", once, restart=False)
-        await _async_wait_until(lambda: not sup.running("one-shot"))
+        await async_wait_until(lambda: not sup.running("one-shot"))
         await asyncio.sleep(0.2)
     assert calls == 1
     assert sup.readiness() == (False, "one-shot crashed: KeyError: 'gone'")
     assert "one-shot crashed and is not restarted" in caplog.text
-    _assert_traceback_logged(caplog, "one-shot", "'gone'")
+    assert_traceback_logged(caplog, "one-shot", "'gone'")
 
 
 async def test_a_task_that_returns_is_finished_not_restarted() -> None:
@@ -133,7 +108,7 @@ async def test_a_task_that_returns_is_finished_not_restarted() -> None:
         calls += 1
 
     sup.start("job", done)
-    await _async_wait_until(lambda: not sup.running("job"))
+    await async_wait_until(lambda: not sup.running("job"))
     await asyncio.sleep(0.1)
     assert calls == 1 and sup.readiness() == (True, None)
 
@@ -181,7 +156,7 @@ async def test_a_task_started_again_is_stopped_as_the_last_started() -> None:
 
     sup.start("a", quick)
     sup.start("b", forever("b"))
-    await _async_wait_until(lambda: not sup.running("a"))
+    await async_wait_until(lambda: not sup.running("a"))
     sup.start("a", forever("a"))
     await asyncio.sleep(0.01)
     await sup.close()
@@ -222,7 +197,7 @@ async def test_a_cancellation_a_library_swallows_once_still_stops_the_task_witho
         await asyncio.wait_for(sup.stop("reader"), 5)
     assert swallowed == 1 and runs == 1
     assert not sup.running("reader")
-    assert _crash_records(caplog, "reader") == []
+    assert crash_records(caplog, "reader") == []
     assert sup.readiness() == (True, None) and sup.crash_count("reader") == 0
 
 
@@ -252,7 +227,7 @@ async def test_stopping_a_crashed_task_clears_its_problem() -> None:
         raise RuntimeError("down")
 
     sup.start("flaky", crashes)
-    await _async_wait_until(lambda: bool(sup.problems))
+    await async_wait_until(lambda: bool(sup.problems))
     await asyncio.wait_for(sup.stop("flaky"), 2)  # interrupts the backoff
     assert sup.readiness() == (True, None)
 
@@ -265,163 +240,6 @@ async def test_a_real_timeout_inside_a_task_is_a_crash() -> None:
             await asyncio.sleep(1)
 
     sup.start("slow", times_out)
-    await _async_wait_until(lambda: bool(sup.problems))
+    await async_wait_until(lambda: bool(sup.problems))
     assert sup.readiness() == (False, "slow crashed: TimeoutError: ")
     await sup.close()
-
-
-# ----------------------------------------------------------------- threads
-
-
-def test_thread_crash_is_logged_marks_not_ready_and_restarts(caplog: pytest.LogCaptureFixture) -> None:
-    sup = ThreadSupervisor("svc", log, RestartPolicy(initial_backoff_s=0.3, max_backoff_s=0.3))
-    runs: list[float] = []
-
-    def loop(stop: threading.Event) -> None:
-        runs.append(time.monotonic())
-        if len(runs) == 1:
-            raise RuntimeError("thread boom")
-        stop.wait()
-
-    with caplog.at_level(logging.INFO, logger="test.supervisor"):
-        sup.start("worker", loop)
-        _wait_until(lambda: bool(sup.problems))
-        assert sup.readiness() == (False, "worker crashed: RuntimeError: thread boom")
-        _wait_until(lambda: bool(_crash_records(caplog, "worker")))  # logged just after
-        _assert_traceback_logged(caplog, "worker", "thread boom")
-        _wait_until(lambda: len(runs) == 2)
-        _wait_until(lambda: sup.readiness() == (True, None))
-    assert runs[1] - runs[0] >= 0.29
-    assert sup.crash_count("worker") == 1 and sup.running("worker")
-    assert "svc: worker restarted" in caplog.text
-    assert sup.close(2) == []
-    assert not sup.running("worker")
-
-
-def test_thread_backoff_doubles_between_repeated_crashes() -> None:
-    sup = ThreadSupervisor("svc", log, RestartPolicy(initial_backoff_s=0.05, max_backoff_s=0.2))
-    starts: list[float] = []
-
-    def always_crashes(stop: threading.Event) -> None:
-        starts.append(time.monotonic())
-        raise ValueError("again")
-
-    sup.start("bad", always_crashes)
-    _wait_until(lambda: len(starts) >= 5)
-    assert sup.close(2) == []
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    for gap, backoff in zip(gaps, (0.05, 0.1, 0.2, 0.2)):
-        assert gap >= backoff * 0.9, gaps
-
-
-def test_thread_started_with_restart_false_stays_down(caplog: pytest.LogCaptureFixture) -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    calls = 0
-
-    def once(stop: threading.Event) -> None:
-        nonlocal calls
-        calls += 1
-        raise OSError("no device")
-
-    with caplog.at_level(logging.ERROR, logger="test.supervisor"):
-        sup.start("probe", once, restart=False)
-        _wait_until(lambda: not sup.running("probe"))
-        time.sleep(0.15)
-    assert calls == 1
-    assert sup.readiness() == (False, "probe crashed: OSError: no device")
-    assert "probe crashed and is not restarted" in caplog.text
-
-
-def test_system_exit_in_a_thread_is_a_crash_not_a_silent_end(caplog: pytest.LogCaptureFixture) -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    runs = 0
-
-    def exits_once(stop: threading.Event) -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 1:
-            sys.exit(3)
-        stop.wait()
-
-    with caplog.at_level(logging.ERROR, logger="test.supervisor"):
-        sup.start("model", exits_once)
-        _wait_until(lambda: runs == 2)
-    assert sup.crash_count("model") == 1 and sup.running("model")
-    _wait_until(lambda: bool(_crash_records(caplog, "model")))
-    assert "model crashed; restarting it" in caplog.text and "SystemExit: 3" in caplog.text
-    _wait_until(lambda: sup.readiness() == (True, None))
-    assert sup.close(2) == []
-
-
-def test_thread_stop_order_and_close_in_reverse_start_order() -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    stopped: list[str] = []
-    lock = threading.Lock()
-
-    def forever(name: str) -> Callable[[threading.Event], None]:
-        def run(stop: threading.Event) -> None:
-            stop.wait()
-            time.sleep(0.02)  # a slow exit: the next must not be told before it is done
-            with lock:
-                stopped.append(name)
-
-        return run
-
-    for name in ("a", "b", "c", "d", "e"):
-        sup.start(name, forever(name))
-    assert sup.stop("b", "d", timeout_s=2) == []
-    assert stopped == ["b", "d"]
-    assert sup.running("a") and not sup.running("b")
-    assert not sup.stopping.is_set()
-    assert sup.close(2) == []
-    assert sup.stopping.is_set()
-    assert stopped == ["b", "d", "e", "c", "a"]
-
-
-def test_thread_close_reports_threads_that_do_not_stop() -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    release = threading.Event()
-    sup.start("stuck", lambda stop: release.wait())  # type: ignore[arg-type, return-value]
-    sup.start("polite", lambda stop: stop.wait())  # type: ignore[arg-type, return-value]
-    t0 = time.monotonic()
-    assert sup.close(0.3) == ["stuck"]
-    assert time.monotonic() - t0 < 2
-    assert not sup.running("polite")
-    release.set()
-    _wait_until(lambda: not sup.running("stuck"))
-
-
-def test_thread_stop_interrupts_the_backoff() -> None:
-    sup = ThreadSupervisor("svc", log, RestartPolicy(initial_backoff_s=10, max_backoff_s=10))
-
-    def crashes(stop: threading.Event) -> None:
-        raise RuntimeError("down")
-
-    sup.start("flaky", crashes)
-    _wait_until(lambda: bool(sup.problems))
-    t0 = time.monotonic()
-    assert sup.close(2) == []
-    assert time.monotonic() - t0 < 1
-    assert sup.crash_count("flaky") == 1
-
-
-def test_starting_a_running_thread_twice_is_refused() -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    sup.start("x", lambda stop: stop.wait())  # type: ignore[arg-type, return-value]
-    with pytest.raises(RuntimeError, match="already running"):
-        sup.start("x", lambda stop: stop.wait())  # type: ignore[arg-type, return-value]
-    assert sup.close(2) == []
-
-
-def test_a_thread_that_returns_is_finished_not_restarted() -> None:
-    sup = ThreadSupervisor("svc", log, FAST)
-    calls = 0
-
-    def done(stop: threading.Event) -> None:
-        nonlocal calls
-        calls += 1
-
-    sup.start("job", done)
-    _wait_until(lambda: not sup.running("job"))
-    time.sleep(0.1)
-    assert calls == 1 and sup.readiness() == (True, None)
