@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from clipper_admin._base import requires_connection, validate_versioned_model_name
 from clipper_admin._image_build import build_docker_image, image_tag, publish_image, remove_image, staging_tag
 from clipper_admin._models import _Replicas
+from clipper_admin._serving_wait import DEFAULT_SERVING_TIMEOUT_S, wait_until_serving
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol import admin_api
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -70,6 +71,8 @@ class _Deployment(_Replicas):
         num_replicas: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
         pkgs_to_install: list[str] | None = None,
+        wait: bool = True,
+        timeout_s: float = DEFAULT_SERVING_TIMEOUT_S,
     ) -> None:
         """Build a model image from ``model_data_path`` and deploy it.
 
@@ -81,7 +84,8 @@ class _Deployment(_Replicas):
         build gets the version's name (the Docker tag
         ``<cluster_identifier>-<name>:<version>``) only once the version is
         registered; if the deploy or the registration fails, its replicas
-        and its build are removed.
+        and its build are removed. With ``wait`` (the default) it returns
+        once every replica serves, as :meth:`deploy_model` does.
 
         Raises
         ------
@@ -108,6 +112,8 @@ class _Deployment(_Replicas):
                 f"Model {name}:{version} is registered and its replicas run {build.staged}, "
                 f"but tagging that image as {build.image} failed: {e}"
             ) from e
+        if wait:
+            wait_until_serving(self, name, version, num_replicas, timeout_s)
         self.logger.info(f"Done deploying model {name}:{version}.")
 
     def build_model(
@@ -230,6 +236,8 @@ class _Deployment(_Replicas):
         labels: list[str] | None = None,
         num_replicas: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        wait: bool = True,
+        timeout_s: float = DEFAULT_SERVING_TIMEOUT_S,
     ) -> None:
         """Start replicas of a model image and register the version with Clipper.
 
@@ -256,6 +264,15 @@ class _Deployment(_Replicas):
             Replicas to start (default 1).
         batch_size : int, optional
             Queries per batch sent to a replica; -1 (default) adapts it.
+        wait : bool, optional
+            True (default): return only once every replica has loaded its
+            model and connected to the query frontend(s), so a query right
+            after the deploy is answered by the new version; progress is
+            logged. False: return once the replicas are started (the
+            original's behaviour).
+        timeout_s : float, optional
+            How long ``wait`` waits (300 s) before raising; the version stays
+            registered then.
 
         Raises
         ------
@@ -268,6 +285,8 @@ class _Deployment(_Replicas):
         self._refuse_registered_version(name, version)
         self.cm.deploy_model(name=name, version=version, input_type=input_type, image=image, num_replicas=num_replicas)
         self.register_model(name, version, input_type, image=image, labels=labels, batch_size=batch_size)
+        if wait:
+            wait_until_serving(self, name, version, num_replicas, timeout_s)
         self.logger.info(f"Done deploying model {name}:{version}.")
 
     @requires_connection

@@ -24,12 +24,35 @@ from clipper_admin.container_manager import (
     create_model_container_label,
 )
 from clipper_admin.exceptions import ClipperException
+from clipper_admin.images import FRAMEWORK_LABEL
 from clipper_admin.kubernetes import manifests as m
 
 if TYPE_CHECKING:
     from clipper_admin.kubernetes.api import KubeApi
 
 logger = logging.getLogger("clipper.kubernetes")
+
+
+def image_framework(image: str) -> str | None:
+    """The ``ai.clipper.framework`` label of a model image present in the local engine, else None.
+
+    Model images are built here before they are deployed, so their labels
+    (inherited from the framework base image) are at hand; nothing is pulled.
+    """
+    try:
+        from clipper_admin._image_build import _docker_client
+
+        client = _docker_client()
+    except Exception:  # noqa: BLE001 - no engine: default resources
+        return None
+    try:
+        labels = (client.images.get(image).attrs.get("Config") or {}).get("Labels") or {}
+        framework = labels.get(FRAMEWORK_LABEL)
+        return str(framework) if framework else None
+    except Exception:  # noqa: BLE001 - not here (e.g. built elsewhere and pushed): default resources
+        return None
+    finally:
+        client.close()
 
 
 #: The services whose type can be chosen, and the types Kubernetes knows.
@@ -105,7 +128,10 @@ class KubernetesContainerManager(ContainerManager):
     deployment_timeout_s : float, optional
         How long to wait for a Deployment to become available (600 s, as the original).
     model_resources : dict, optional
-        ``resources`` (requests/limits) of each model replica.
+        ``resources`` (requests/limits) of each model replica. None: what
+        fits the framework of the model's image (its ``ai.clipper.framework``
+        label, read from the local Docker engine; ``m.FRAMEWORK_MODEL_RESOURCES``),
+        e.g. 2 GiB requested for PySpark's JVM, else 250m CPU and 256 MiB.
     admin_token : str, optional
         Token the management frontend requires on every admin call, kept in
         the cluster's Secret. None: ``start_clipper`` generates a random one
@@ -312,9 +338,9 @@ class KubernetesContainerManager(ContainerManager):
     def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
         """One Deployment of ``num_replicas`` per query frontend; waits until all are available."""
         spec = self.spec
+        resources = self.model_resources or m.model_resources_for(image_framework(image))
         for i in range(self.num_frontend_replicas):
-            deployment = m.model_deployment(spec, name, str(version), input_type, image, num_replicas, i,
-                                            self.model_resources)
+            deployment = m.model_deployment(spec, name, str(version), input_type, image, num_replicas, i, resources)
             self.api.create(deployment)
             deployment_name = deployment["metadata"]["name"]
             self.logger.info("Waiting for %d replica(s) of %s:%s (%s)", num_replicas, name, version, deployment_name)

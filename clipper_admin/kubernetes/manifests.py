@@ -37,7 +37,12 @@ from clipper_admin.kubernetes.cluster_spec import (
     secret_name,
 )
 from clipper_admin.kubernetes.core_manifests import REDIS_IMAGE, mgmt_frontend, query_frontend, query_services, redis
-from clipper_admin.kubernetes.model_manifests import DEFAULT_MODEL_RESOURCES, model_deployment
+from clipper_admin.kubernetes.model_manifests import (
+    DEFAULT_MODEL_RESOURCES,
+    FRAMEWORK_MODEL_RESOURCES,
+    model_deployment,
+    model_resources_for,
+)
 from clipper_admin.kubernetes.objects import (
     ADMIN_TOKEN_KEY,
     REDIS_PASSWORD_KEY,
@@ -55,9 +60,10 @@ from clipper_admin.kubernetes.prometheus_manifests import (
 )
 
 __all__ = [
-    "ADMIN_TOKEN_KEY", "DEFAULT_CLUSTER_NAME", "DEFAULT_MODEL_RESOURCES", "PROMETHEUS_IMAGE", "PROMETHEUS_PORT",
+    "ADMIN_TOKEN_KEY", "DEFAULT_CLUSTER_NAME", "DEFAULT_MODEL_RESOURCES", "FRAMEWORK_MODEL_RESOURCES", "PROMETHEUS_IMAGE", "PROMETHEUS_PORT",
     "QUERY_FRONTEND_ALIAS", "REDIS_IMAGE", "REDIS_PASSWORD_KEY", "ClusterSpec", "Json", "cluster_objects",
     "cluster_secret", "metrics_name", "mgmt_frontend", "mgmt_name", "model_deployment", "model_deployment_name",
+    "model_resources_for",
     "namespace", "new_secret_value", "prometheus", "prometheus_config", "prometheus_config_name", "prometheus_rbac",
     "prometheus_rbac_name", "query_frontend", "query_name", "query_replica_name", "query_services", "redis",
     "redis_name", "secret_name",

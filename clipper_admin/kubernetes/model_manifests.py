@@ -19,6 +19,22 @@ from clipper_admin.kubernetes.objects import deployment_object, component_labels
 from clipper_admin.kubernetes.pod_spec import Json
 
 DEFAULT_MODEL_RESOURCES: Json = ps.resources("250m", "256Mi", "2", "2Gi")
+#: Requests and limits that fit each framework image (its ``ai.clipper.framework`` label): what one
+#: replica of a small model takes at rest, and room for batches. PySpark runs a JVM (the Spark driver,
+#: heap ``CLIPPER_SPARK_DRIVER_MEMORY``) beside the Python process.
+FRAMEWORK_MODEL_RESOURCES: dict[str, Json] = {
+    "pytorch": ps.resources("250m", "512Mi", "2", "2Gi"),
+    "onnx": ps.resources("250m", "256Mi", "2", "1Gi"),
+    "tensorflow": ps.resources("500m", "1Gi", "2", "3Gi"),
+    "keras": ps.resources("500m", "1Gi", "2", "3Gi"),
+    "mxnet": ps.resources("250m", "512Mi", "2", "2Gi"),
+    "pyspark": ps.resources("1", "2Gi", "2", "4Gi"),
+}
+
+
+def model_resources_for(framework: str | None) -> Json:
+    """The resources of a replica of an image of ``framework`` (None, or not a framework image: the closures')."""
+    return FRAMEWORK_MODEL_RESOURCES.get(framework or "", DEFAULT_MODEL_RESOURCES)
 
 
 def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, image: str,

@@ -1,0 +1,64 @@
+"""A deploy returns once its replicas serve: the first query after ``deploy`` + ``link`` is answered by the model.
+
+Replicas that never connect make the deploy raise after ``timeout_s``,
+saying how many connected and where to look.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from clipper_admin import ClipperConnection, ClipperException
+from clipper_admin.deployers import python as python_deployer
+from clipper_admin._serving_wait import wait_until_serving
+from clipper_admin.local import LocalContainerManager
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def feature_sum(xs: list[Any]) -> list[str]:
+    return [str(sum(x)) for x in xs]
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[ClipperConnection]:
+    cm = LocalContainerManager(
+        cluster_name="deploy-waits", clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0,
+        redis_port=0, cluster_dir=tmp_path / "cluster",
+    )  # fmt: skip
+    connection = ClipperConnection(cm)
+    connection.start_clipper()
+    try:
+        yield connection
+    finally:
+        connection.stop_all(graceful=False)
+
+
+def predict(conn: ClipperConnection, app: str, x: list[float]) -> dict[str, Any]:
+    answer: dict[str, Any] = requests.post(f"http://{conn.get_query_addr()}/{app}/predict", json={"input": x},
+                                           timeout=30).json()
+    return answer
+
+
+def test_the_first_query_after_create_endpoint_is_answered(conn: ClipperConnection) -> None:
+    python_deployer.create_endpoint(conn, "sums", "doubles", feature_sum, default_output="-1", num_replicas=2)
+    replicas = [r for r in conn.get_all_model_replicas(verbose=True) if r["model_name"] == "sums"]
+    assert len(replicas) == 2
+    assert predict(conn, "sums", [1.0, 2.5]) == {"query_id": 0, "output": 3.5, "default": False}
+
+
+def test_replicas_that_never_connect_time_out_with_what_to_do(conn: ClipperConnection) -> None:
+    # Registered, but no replica of it runs (as when its replicas hang while loading).
+    conn.register_model("ghost", "1", "doubles", image="local:/nowhere")
+    started = time.monotonic()
+    with pytest.raises(ClipperException, match=r"Model ghost:1 is registered, but only 0 of its 2 replica\(s\) "
+                                               r"connected to the query frontend within 2 s.*replica logs"):
+        wait_until_serving(conn, "ghost", "1", 2, timeout_s=2)
+    assert 2 <= time.monotonic() - started < 30
+    wait_until_serving(conn, "ghost", "1", 0, timeout_s=2)  # nothing to wait for
