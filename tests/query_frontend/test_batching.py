@@ -117,8 +117,11 @@ async def test_delayed_batching_never_waits_into_a_deadline() -> None:
     rec = Recorder()
     queue = _queue(rec, _busy_model(latency_s=10.0), wait_max_s=5.0)
     queue.add_replica(FakeReplica())
-    queue.enqueue(_task(b"a", slo_s=0.03))
-    await asyncio.sleep(0.1)
+    queue.enqueue(_task(b"a", slo_s=0.5))
+    for _ in range(40):  # until sent; well before the 5 s the delay would allow
+        if rec.batches:
+            break
+        await asyncio.sleep(0.05)
     assert len(rec.batches) == 1
     sent_at, batch = rec.batches[0]
     assert sent_at < batch[0].entry.deadline

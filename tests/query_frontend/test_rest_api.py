@@ -25,6 +25,9 @@ async def typed_apps(qf: RunningFrontend, cluster_state):
     [
         ("doubles", [1.5, -2.0], 3, struct.pack("<2d", 1.5, -2.0)),
         ("floats", [1.5, 2.25], 2, struct.pack("<2f", 1.5, 2.25)),
+        # Integers the type holds exactly are accepted for doubles and floats (a deliberate difference).
+        ("doubles", [1, -2, 2**53], 3, struct.pack("<3d", 1.0, -2.0, 2.0**53)),
+        ("floats", [3, 1.5, -(2**24)], 2, struct.pack("<3f", 3.0, 1.5, -(2.0**24))),
         ("integers", [1, -7, 2**31 - 1], 1, struct.pack("<3i", 1, -7, 2**31 - 1)),
         ("strings", "héllo", 4, "héllo".encode()),
         ("bytes", base64.b64encode(b"\x00\xffab").decode(), 0, b"\x00\xffab"),
@@ -51,11 +54,16 @@ async def test_each_input_type_reaches_the_container_packed(
         ("app-doubles", b"{not json", "Error parsing JSON: JSON parse error"),
         ("app-doubles", b"[1, 2]", "Can only get key-value pair from an object"),
         ("app-doubles", b"{}", "JSON object does not have required keys input or input_batch"),
-        ("app-doubles", b'{"input": [1, 2]}', "Array input of type Number is not of type double"),
+        ("app-doubles", b'{"input": [1.5, true]}', "Array input of type True is not of type double"),
+        ("app-doubles", b'{"input": [9007199254740993]}', "The integer 9007199254740993 in JSON key input is not "
+                                                          "exactly representable as a double; send it as a number "
+                                                          "with a decimal point"),
+        ("app-floats", b'{"input": [16777217]}', "not exactly representable as a float"),
         ("app-doubles", b'{"input": "x"}', "Type mismatch! JSON key input expected type Arraybut found type String"),
         ("app-doubles", b'{"input": []}', "empty array"),
         ("app-floats", b'{"input": [1e300]}', "32-bit float"),
-        ("app-integers", b'{"input": [1.0]}', "Array input of type Number is not of type int"),
+        ("app-integers", b'{"input": [1.0]}', "Array input of type Number is not of type int: an integers "
+                                              "application takes whole numbers written without a decimal point"),
         ("app-integers", b'{"input": [4294967296]}', "does not fit a 32-bit int"),
         ("app-integers", b'{"input": [true]}', "Array input of type True is not of type int"),
         ("app-strings", b'{"input": ["a"]}', "Type mismatch! JSON key input expected type Stringbut found type Array"),
