@@ -210,7 +210,15 @@ class _Cluster(_ConnectionBase):
         Any
             What ``func`` returns; or ``"Invalid input type or JSON key"``
             when the query is not a list of inputs, ``"Invalid input type"``
-            when an element does not match ``input_type``.
+            when an element does not match ``input_type``. Outputs that are
+            not ``str`` are logged with the strings a container would send.
+
+        Raises
+        ------
+        :py:exc:`clipper.ClipperException`
+            When ``func`` returns something a deployed model would answer
+            with the default output: not a list, or not one output per
+            input (the message says which).
         """
         if not self.connected:
             self.connect()

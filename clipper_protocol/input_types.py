@@ -176,7 +176,7 @@ def pack_input(
             raise InvalidInput(f"Array input of type {json_type_name(x)} is not of type {target}")
         # Deliberate difference: the original refused [1, 2] for doubles. An integer the type
         # holds exactly is that number; one it would round is refused.
-        if not _exactly_representable(x, input_type):
+        if not exactly_representable(x, input_type):
             shown = str(x) if x.bit_length() < 64 else f"of {x.bit_length()} bits"
             raise InvalidInput(f"The integer {shown} in JSON key {key} is not exactly representable as a {target}; "
                                "send it as a number with a decimal point")
@@ -190,8 +190,8 @@ def pack_input(
     return _packed("d", value)
 
 
-def _exactly_representable(x: int, input_type: InputType) -> bool:
-    """Whether the double (or 32-bit float) nearest to ``x`` is ``x`` itself."""
+def exactly_representable(x: int, input_type: InputType) -> bool:
+    """Whether the double (or, for ``FLOATS``, 32-bit float) nearest to ``x`` is ``x`` itself."""
     try:
         as_double = float(x)
     except OverflowError:

@@ -34,6 +34,9 @@ def test_numeric_types_become_numpy_arrays(conn: ClipperConnection) -> None:
     assert conn.test_predict_function({"input": [1, 2]}, dtypes, "integers") == [np.dtype(np.int32)]
     assert conn.test_predict_function({"input": [1.0]}, dtypes, "floats") == [np.dtype(np.float32)]
     assert conn.test_predict_function({"input_batch": [[1.0], [2.0]]}, dtypes, "doubles") == [np.dtype(np.float64)] * 2
+    # Integers the type holds exactly, as the query frontend accepts them.
+    assert conn.test_predict_function({"input": [1, 2.5]}, dtypes, "doubles") == [np.dtype(np.float64)]
+    assert conn.test_predict_function({"input": [3]}, dtypes, "floats") == [np.dtype(np.float32)]
     # Aliases, as the server accepts them.
     assert conn.test_predict_function({"input": [1, 2]}, dtypes, "ints") == [np.dtype(np.int32)]
 
@@ -42,8 +45,8 @@ def test_numeric_types_become_numpy_arrays(conn: ClipperConnection) -> None:
     ("query", "input_type"),
     [
         ({"input": [1.0, 2.0]}, "integers"),
-        ({"input": [1, 2]}, "doubles"),
-        ({"input": [1, 2]}, "floats"),
+        ({"input": [2**53 + 1]}, "doubles"),
+        ({"input": [2**24 + 1]}, "floats"),
         ({"input": [True]}, "integers"),
         ({"input": ["a"]}, "doubles"),
         ({"input": [1, 2]}, "strings"),
@@ -98,3 +101,16 @@ def test_unpicklable_function_is_a_clipper_exception(conn: ClipperConnection) ->
 
     with pytest.raises(ClipperException, match="Could not serialize the prediction function"):
         conn.test_predict_function({"input": [1.0]}, locked, "doubles")
+
+
+def test_outputs_a_deploy_would_fail_are_reported(conn: ClipperConnection, caplog: pytest.LogCaptureFixture) -> None:
+    batch = {"input_batch": [[1.0], [2.0], [3.0]]}
+    with pytest.raises(ClipperException, match=r"returned 1 output\(s\) for 3 input\(s\): a deployed model would "
+                                               r"answer every query of the batch with the default output"):
+        conn.test_predict_function(batch, lambda xs: ["only one"], "doubles")
+    with pytest.raises(ClipperException, match=r"returned float, not a list of outputs"):
+        conn.test_predict_function(batch, lambda xs: 1.0, "doubles")
+    with caplog.at_level("WARNING", logger="clipper.admin"):
+        assert conn.test_predict_function(batch, lambda xs: [float(x[0]) for x in xs], "doubles") == [1.0, 2.0, 3.0]
+    assert "3 of 3 output(s) are not str (float): a deployed model sends str() of each, here ['1.0', '2.0', '3.0']" \
+        in caplog.text
