@@ -177,6 +177,26 @@ def deploy_with_saved_model(
         shutil.rmtree(serialization_dir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def new_application(clipper_conn: Any, name: str, input_type: str, default_output: str,
+                    slo_micros: int) -> Iterator[None]:
+    """Register application ``name`` for ``create_endpoint``; delete it again if the deploy in the body fails.
+
+    A failed ``create_endpoint`` (a missing package, a model that does not
+    save) leaves no application behind, so it can simply be run again.
+    """
+    clipper_conn.register_application(name, input_type, default_output, slo_micros)
+    try:
+        yield
+    except BaseException:
+        try:
+            clipper_conn.delete_application(name)
+            logger.info(f"Deleted application {name} again: its model was not deployed")
+        except Exception as e:  # noqa: BLE001 - the deploy's own error is the one to raise
+            logger.warning(f"Could not delete application {name} after the failed deploy: {e}")
+        raise
+
+
 # ---------------------------------------------------------------- framework deployers' shared checks
 
 

@@ -27,6 +27,7 @@ from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
     deploy_with_saved_model,
+    new_application,
     quiet_framework_deprecations,
 )
 from clipper_admin.deployers.tensorflow import KERAS_FILE_SUFFIXES, TENSORFLOW_INSTALL, check_framework_image
@@ -74,11 +75,11 @@ def create_endpoint(
     See :func:`deploy_keras_model` for the model parameters; ``default_output``
     and ``slo_micros`` are the application's.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_keras_model(
-        clipper_conn, name, version, input_type, func, model_path_or_object, base_image, labels, registry,
-        num_replicas, batch_size, pkgs_to_install,
-    )  # fmt: skip
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_keras_model(
+            clipper_conn, name, version, input_type, func, model_path_or_object, base_image, labels, registry,
+            num_replicas, batch_size, pkgs_to_install,
+        )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
 

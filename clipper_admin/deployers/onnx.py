@@ -30,7 +30,12 @@ from typing import Any
 
 from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
-from clipper_admin.deployers.deployer_utils import builds_docker_images, deploy_with_saved_model, image_labels
+from clipper_admin.deployers.deployer_utils import (
+    builds_docker_images,
+    deploy_with_saved_model,
+    image_labels,
+    new_application,
+)
 from clipper_admin.deployers.pytorch import import_torch, require_module
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -134,11 +139,11 @@ def create_pytorch_endpoint(
     See :func:`deploy_pytorch_model` for the model parameters; ``default_output``
     and ``slo_micros`` are the application's.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_pytorch_model(
-        clipper_conn, name, version, input_type, inputs, func, pytorch_model, base_image, labels, registry,
-        num_replicas, onnx_backend, batch_size, pkgs_to_install,
-    )  # fmt: skip
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_pytorch_model(
+            clipper_conn, name, version, input_type, inputs, func, pytorch_model, base_image, labels, registry,
+            num_replicas, onnx_backend, batch_size, pkgs_to_install,
+        )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
 

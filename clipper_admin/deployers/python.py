@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clipper_admin._base import validate_versioned_model_name
-from clipper_admin.deployers.deployer_utils import save_python_function
+from clipper_admin.deployers.deployer_utils import new_application, save_python_function
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.version import __registry__, __version__
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -81,11 +81,11 @@ def create_endpoint(
         strings; ``sklearn`` means ``scikit-learn``). They are fetched on
         this machine and installed in the image offline.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_python_closure(
-        clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size,
-        pkgs_to_install,
-    )
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_python_closure(
+            clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size,
+            pkgs_to_install,
+        )
     clipper_conn.link_model_to_app(name, name)
 
 

@@ -27,6 +27,7 @@ from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
     deploy_with_saved_model,
     image_labels,
+    new_application,
     release,
     serialize_object,
 )
@@ -113,11 +114,11 @@ def create_endpoint(
     See :func:`deploy_pytorch_model` for the model parameters; ``default_output``
     and ``slo_micros`` are the application's.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_pytorch_model(
-        clipper_conn, name, version, input_type, func, pytorch_model, base_image, labels, registry, num_replicas,
-        batch_size, pkgs_to_install,
-    )  # fmt: skip
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_pytorch_model(
+            clipper_conn, name, version, input_type, func, pytorch_model, base_image, labels, registry, num_replicas,
+            batch_size, pkgs_to_install,
+        )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
 

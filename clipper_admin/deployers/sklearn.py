@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from clipper_admin._base import validate_versioned_model_name
-from clipper_admin.deployers.deployer_utils import save_python_function
+from clipper_admin.deployers.deployer_utils import new_application, save_python_function
 from clipper_admin.deployers.packages import requirement_name
 from clipper_admin.deployers.python import default_closure_image
 from clipper_admin.exceptions import ClipperException
@@ -94,11 +94,11 @@ def create_endpoint(
     See :func:`deploy_sklearn_model` for the model parameters; ``default_output``
     and ``slo_micros`` are the application's.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_sklearn_model(
-        clipper_conn, name, version, input_type, func, sklearn_model, base_image, labels, registry, num_replicas,
-        batch_size, pkgs_to_install,
-    )
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_sklearn_model(
+            clipper_conn, name, version, input_type, func, sklearn_model, base_image, labels, registry, num_replicas,
+            batch_size, pkgs_to_install,
+        )
     clipper_conn.link_model_to_app(name, name)
 
 

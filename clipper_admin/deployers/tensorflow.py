@@ -38,6 +38,7 @@ from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
     deploy_with_saved_model,
     image_labels,
+    new_application,
     quiet_framework_deprecations,
     release,
 )
@@ -78,7 +79,8 @@ def is_keras_model(obj: Any) -> bool:
     return keras is not None and isinstance(obj, keras.Model)
 
 
-def check_framework_image(base_image: str, label: str, framework: str, client_version: str, install: str) -> None:
+def check_framework_image(base_image: str, label: str, framework: str, client_version: str, install: str,
+                          requirements: str = "requirements-tensorflow.txt") -> None:
     """Refuse a base image whose ``label`` (a framework version) has another major.minor than the client's.
 
     A model saved by one release may use ops or a file layout another does
@@ -96,7 +98,7 @@ def check_framework_image(base_image: str, label: str, framework: str, client_ve
             f"Base image {base_image} has {framework} {image_version}, but this client runs {framework} "
             f"{client_version}: a model saved by one {framework} release does not reliably load in another. "
             f"Install {install}=={image_version} here, or build the image with your version "
-            "(dockerfiles/requirements-tensorflow.txt, then `make images`)."
+            f"(dockerfiles/{requirements}, then `make images`)."
         )
 
 
@@ -156,11 +158,11 @@ def create_endpoint(
     See :func:`deploy_tensorflow_model` for the model parameters; ``default_output``
     and ``slo_micros`` are the application's.
     """
-    clipper_conn.register_application(name, input_type, default_output, slo_micros)
-    deploy_tensorflow_model(
-        clipper_conn, name, version, input_type, func, tf_sess_or_saved_model_path, base_image, labels, registry,
-        num_replicas, batch_size, pkgs_to_install,
-    )  # fmt: skip
+    with new_application(clipper_conn, name, input_type, default_output, slo_micros):
+        deploy_tensorflow_model(
+            clipper_conn, name, version, input_type, func, tf_sess_or_saved_model_path, base_image, labels, registry,
+            num_replicas, batch_size, pkgs_to_install,
+        )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
 

@@ -1,7 +1,8 @@
 """A deploy returns once its replicas serve: the first query after ``deploy`` + ``link`` is answered by the model.
 
 Replicas that never connect make the deploy raise after ``timeout_s``,
-saying how many connected and where to look.
+saying how many connected and where to look. A ``create_endpoint`` whose
+deploy fails leaves no application behind.
 """
 
 from __future__ import annotations
@@ -62,3 +63,16 @@ def test_replicas_that_never_connect_time_out_with_what_to_do(conn: ClipperConne
         wait_until_serving(conn, "ghost", "1", 2, timeout_s=2)
     assert 2 <= time.monotonic() - started < 30
     wait_until_serving(conn, "ghost", "1", 0, timeout_s=2)  # nothing to wait for
+
+
+def test_a_failed_create_endpoint_leaves_no_application(conn: ClipperConnection) -> None:
+    with pytest.raises(ClipperException, match="no-such-package-for-clipper-tests"):
+        python_deployer.create_endpoint(conn, "needs-missing", "doubles", feature_sum,
+                                        pkgs_to_install=["no-such-package-for-clipper-tests==1.0"])
+    assert "needs-missing" not in conn.get_all_apps()
+    assert not conn.get_all_models()
+    models_dir = conn.cm.cluster_dir / "models"  # type: ignore[attr-defined]
+    assert not [p for p in models_dir.rglob("*") if p.is_file()]
+    # Nothing is left in the way: the same call works once the package is fixed.
+    python_deployer.create_endpoint(conn, "needs-missing", "doubles", feature_sum)
+    assert predict(conn, "needs-missing", [2.0, 3.0])["output"] == 5.0
