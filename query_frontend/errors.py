@@ -45,10 +45,30 @@ class ReplicaLost(QueryFailed):
     explanation = "The model replica serving the query disconnected before answering"
 
 
+MAX_CAUSE_CHARS = 200
+"""Longest model failure cause put in a default explanation (the whole reason is in the logs)."""
+
+
 class ModelFailed(QueryFailed):
-    """The model raised, or answered with the wrong number of outputs."""
+    """The model raised, or answered with the wrong number of outputs.
+
+    ``cause`` (what the replica reported, e.g. ``ZeroDivisionError: division
+    by zero``) is added to the explanation: its first line, printable, at
+    most :data:`MAX_CAUSE_CHARS` characters; the full reason is in the query
+    frontend's and the replica's logs.
+    """
 
     explanation = "The model failed to produce an output for this input"
+
+    def __init__(self, cause: str | None = None) -> None:
+        super().__init__(f"{ModelFailed.explanation}: {short_cause(cause)}" if cause else None)
+
+
+def short_cause(cause: str) -> str:
+    """One printable line of at most :data:`MAX_CAUSE_CHARS` characters."""
+    line = next((ln.strip() for ln in cause.splitlines() if ln.strip()), "")
+    line = "".join(ch if ch.isprintable() else "?" for ch in line)
+    return line if len(line) <= MAX_CAUSE_CHARS else line[: MAX_CAUSE_CHARS - 3] + "..."
 
 
 class Overloaded(ClipperError):

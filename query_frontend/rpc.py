@@ -111,7 +111,8 @@ class RpcService:
         tasks = batch.tasks
         if len(msg.outputs) != len(tasks):
             log.error("Replica %s returned %d outputs for a batch of %d", replica.label, len(msg.outputs), len(tasks))
-            self.fail_tasks(tasks, ModelFailed())
+            self.fail_tasks(tasks, ModelFailed(f"the replica returned {len(msg.outputs)} output(s) for a batch "
+                                               f"of {len(tasks)} input(s)"))
         else:
             complete = self.cache.complete
             for task, raw in zip(tasks, msg.outputs):
@@ -120,7 +121,7 @@ class RpcService:
                     complete(task.entry, parse_output(raw))
                 else:
                     log.warning("Model %s failed on an input: %s", replica.label, reason)
-                    self.cache.fail(task.entry, ModelFailed())
+                    self.cache.fail(task.entry, ModelFailed(reason))
         self.queues.batch_answered(replica, len(tasks), now - batch.sent_at)
 
     def fail_tasks(self, tasks: list[Task], error: QueryFailed) -> None:

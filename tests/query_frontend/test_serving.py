@@ -98,7 +98,8 @@ async def test_model_errors_become_defaults_and_replica_keeps_serving(qf: Runnin
     start = time.monotonic()
     status, body = await qf.predict("app", {"input": [1.0]})
     assert time.monotonic() - start < 0.5, "a failed output answers at once, not at the SLO"
-    assert body["default"] is True and "failed" in body["default_explanation"]
+    assert body["default"] is True
+    assert body["default_explanation"] == "The model failed to produce an output for this input: ZeroDivisionError: boom"
     # Failures are not cached: the same input asks the model again.
     status, body = await qf.predict("app", {"input": [1.0]})
     assert body == {"query_id": body["query_id"], "output": "ok", "default": False}
@@ -302,3 +303,23 @@ async def test_containers_of_deleted_versions_do_not_come_back(qf: RunningFronte
     await eventually(lambda: len(c.received_frames) > n_frames + 3, what="more heartbeats answered")
     assert ("m", "1") not in qf.frontend.processor.queues
     assert not qf.frontend.rpc.replicas
+
+
+async def test_a_wrong_output_count_says_so_in_the_explanation(qf: RunningFrontend, cluster_state) -> None:
+    await _setup_app(qf, cluster_state, slo=1_000_000)
+    qf.container("m", behaviour=lambda xs: [b"1"] * (len(xs) + 1))
+    await qf.wait_replicas("m", "1", 1)
+    _, body = await qf.predict("app", {"input": [1.0]})
+    assert body["default"] is True
+    assert body["default_explanation"] == ("The model failed to produce an output for this input: the replica "
+                                           "returned 2 output(s) for a batch of 1 input(s)")
+
+
+def test_model_failure_causes_are_one_short_printable_line() -> None:
+    from query_frontend.errors import MAX_CAUSE_CHARS, ModelFailed
+
+    long = ModelFailed("\n  KeyError: 'x'\x07 " + "y" * 500 + "\nTraceback ...")
+    assert long.explanation.startswith("The model failed to produce an output for this input: KeyError: 'x'? yyy")
+    assert len(long.explanation) == len("The model failed to produce an output for this input: ") + MAX_CAUSE_CHARS
+    assert "Traceback" not in long.explanation and long.explanation.endswith("...")
+    assert ModelFailed().explanation == "The model failed to produce an output for this input"
