@@ -1,10 +1,14 @@
 """Model replicas of a local cluster: start them, wait until they serve, drop the dead.
 
+Each replica runs under ``restarter.py``, which starts it again when it
+fails after it was ready (Docker's ``on-failure`` restart policy).
+
 Callers hold the cluster lock; every function saves the state it changes.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +19,9 @@ from clipper_admin.local.cluster_state import ROLE_MODEL, ClusterPaths, ClusterS
 from clipper_admin.local.packaging import LocalImage
 from clipper_admin.local.processes import is_alive, spawn, terminate
 from clipper_admin.local.redis_server import free_port
+
+#: Runs each replica and restarts it on failure (a script: it imports only the standard library).
+RESTARTER = Path(__file__).with_name("restarter.py")
 
 
 def start_replicas(
@@ -54,7 +61,9 @@ def start_replicas(
         }
         if model_dir is not None:
             env["CLIPPER_MODEL_PATH"] = model_dir
-        cmd = launch.python_module_command(local_image.module, python=local_image.python)
+        # Through the restarter: a replica that crashes after it served is started again.
+        cmd = [sys.executable, str(RESTARTER), "--",
+               *launch.python_module_command(local_image.module, python=local_image.python)]
         log = paths.log_file(pname)
         # The model's directory as working directory, like /model in an image.
         handle = spawn(cmd, log, env=launch.child_env(env), cwd=Path(model_dir) if model_dir else paths.root)

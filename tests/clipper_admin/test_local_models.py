@@ -298,3 +298,22 @@ def test_concurrent_scaling_from_two_processes_is_serialized(cm: LocalContainerM
     assert other.returncode == 0, err
     assert cm.get_num_replicas("twice", "1") == 3
     assert sorted(s.name for s in replicas(cm, "twice:1")) == ["twice_1-1", "twice_1-2", "twice_1-3"]
+
+
+def test_a_replica_that_crashes_after_serving_is_restarted(cm: LocalContainerManager) -> None:
+    import psutil
+
+    cm.deploy_model("phoenix", "1", "doubles", NOOP_IMAGE)
+    (record,) = replicas(cm, "phoenix:1")
+    (first,) = psutil.Process(record.pid).children()
+    first.kill()  # the replica itself, not the restarter that runs it
+    deadline = time.monotonic() + 30
+    while True:
+        children = [c for c in psutil.Process(record.pid).children() if c.pid != first.pid]
+        if children and Path(cm.paths.ready_file(record.name)).exists():
+            break
+        assert time.monotonic() < deadline, Path(record.log).read_text()[-2000:]
+        time.sleep(0.1)
+    assert "the replica was killed by signal 9; restarting it in 0.5 s (restart 1)" in Path(record.log).read_text()
+    assert [s.name for s in replicas(cm, "phoenix:1")] == [record.name]  # the same replica, still counted
+    assert cm.get_num_replicas("phoenix", "1") == 1
