@@ -70,7 +70,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
     cluster_dir : str or Path, optional
         Where the cluster keeps its state, logs, Redis data and models
         (default ``$CLIPPER_HOME/clusters/<cluster_name>``). Owned by the
-        cluster: ``stop_all`` removes it.
+        cluster: ``stop_all`` removes it but the logs, ``purge`` the logs.
     admin_token : str, optional
         Token the management frontend started here requires on every admin
         call (given to it through its environment, never its command line);
@@ -236,10 +236,12 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.connected = True
 
     def stop_all(self, graceful: bool = True) -> None:
-        """Stop every process of the cluster and remove its directory.
+        """Stop every process of the cluster and remove its files but the logs.
 
         Processes get SIGTERM (SIGKILL when not ``graceful``, or after a grace
-        period); this returns once all are gone.
+        period); this returns once all are gone. The logs stay in
+        ``<cluster_dir>/logs`` (``get_logs`` still copies them) until the
+        next ``start_clipper`` of this cluster or :meth:`purge`.
         """
         with self._lock.held():
             state = load_state(self.paths)
@@ -253,9 +255,17 @@ class LocalContainerManager(LocalModels, ContainerManager):
             self._remove_cluster_files()
         self.connected = False
 
-    def _remove_cluster_files(self) -> None:
+    def purge(self) -> None:
+        """Remove what a stopped cluster left (its logs); ClipperException while it runs."""
+        with self._lock.held():
+            state = load_state(self.paths)
+            if state is not None and any(is_alive(p.handle) for p in state.processes.values()):
+                raise ClipperException(f"Cluster {self.cluster_name} is running: stop it before purging its files")
+            self._remove_cluster_files(keep_logs=False)
+
+    def _remove_cluster_files(self, keep_logs: bool = True) -> None:
         root = self.paths.root
-        for d in (self.paths.logs_dir, self.paths.redis_dir, self.paths.models_dir):
+        for d in (self.paths.redis_dir, self.paths.models_dir, *(() if keep_logs else (self.paths.logs_dir,))):
             shutil.rmtree(d, ignore_errors=True)
         for f in (self.paths.state_file, *root.glob(".cluster.*.json")):
             f.unlink(missing_ok=True)

@@ -118,6 +118,8 @@ def test_cluster_outlives_the_process_that_started_it(tmp_path: Path) -> None:
     finally:
         cm.stop_all()
     assert all(pid_gone(p) for p in pids)
+    assert [p.name for p in cluster_dir.iterdir()] == ["logs"]  # kept until the next start or purge()
+    cm.purge()
     assert not cluster_dir.exists()
 
 
@@ -138,11 +140,17 @@ def test_stop_all_leaves_no_process_and_next_start_is_fresh(cluster: LocalContai
     pids = [s.pid for s in cluster.process_status()]
     cluster.stop_all()
     assert all(pid_gone(p) for p in pids)
-    assert not cluster.cluster_dir.exists()
+    # Only the logs survive the stop, so a user can read why something failed.
+    logs = cluster.cluster_dir / "logs"
+    assert [p.name for p in cluster.cluster_dir.iterdir()] == ["logs"]
+    assert {p.name for p in logs.iterdir()} >= {"query_frontend.log", "management_frontend.log"}
+    assert cluster.get_logs(str(cluster.cluster_dir.parent / "copied"))
     with pytest.raises(ClipperException, match="No running local Clipper cluster named t"):
         cluster.connect()
     cluster.start_clipper()
     assert admin(cluster, "get_all_applications", {"verbose": False}).json() == []
+    with pytest.raises(ClipperException, match="Cluster t is running: stop it before purging its files"):
+        cluster.purge()
 
 
 def test_stop_all_from_another_process(cluster: LocalContainerManager) -> None:
@@ -233,7 +241,7 @@ def test_external_redis(tmp_path: Path, redis_instance: object) -> None:
                                       "latency_slo_micros": 100000}).status_code == 200  # fmt: skip
     finally:
         cm.stop_all()
-    assert not (tmp_path / "cluster").exists()
+    assert [p.name for p in (tmp_path / "cluster").iterdir()] == ["logs"]
 
 
 def test_get_logs_copies_every_process_log(cluster: LocalContainerManager, tmp_path: Path) -> None:
