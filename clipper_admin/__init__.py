@@ -24,6 +24,7 @@ from clipper_admin.exceptions import ClipperException, UnconnectedException
 from clipper_admin.kubernetes.kubernetes_container_manager import KubernetesContainerManager
 from clipper_admin.local.local_container_manager import LocalContainerManager
 from clipper_admin.version import __registry__, __version__
+from clipper_service.process import LOG_DATE_FORMAT, LOG_FORMAT
 
 __all__ = [
     "CLIPPER_TEMP_DIR",
@@ -43,8 +44,6 @@ __all__ = [
     "deployers",
 ]
 
-logging.basicConfig(
-    format="%(asctime)s %(levelname)-8s [%(filename)s:%(lineno)d] %(message)s",
-    datefmt="%y-%m-%d:%H:%M:%S",
-    level=logging.INFO,
-)
+# As the original, importing the library configures logging (unless the program already did), here in
+# the format the frontends and replicas use, so the lines of a session read alike wherever they come from.
+logging.basicConfig(format=LOG_FORMAT.format(component="CLIENT"), datefmt=LOG_DATE_FORMAT, level=logging.INFO)

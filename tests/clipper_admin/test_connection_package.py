@@ -52,14 +52,15 @@ def run_python(code: str, **env: str) -> str:
 
 
 def test_registry_comes_from_the_environment_and_import_configures_logging() -> None:
+    # The client's lines read like the frontends' and replicas' (clipper_service.process.LOG_FORMAT).
     out = run_python(
         "import logging, clipper_admin as c; h = logging.getLogger().handlers[0];"
         "print(c.__registry__, h.formatter._fmt, h.formatter.datefmt, logging.getLogger().level, sep='|')",
         CLIPPER_REGISTRY="myregistry",
     )
     assert out.split("|") == [
-        "myregistry", "%(asctime)s %(levelname)-8s [%(filename)s:%(lineno)d] %(message)s", "%y-%m-%d:%H:%M:%S",
-        str(logging.INFO),
+        "myregistry", "%(asctime)s.%(msecs)03d %(levelname)-7s [CLIENT] %(name)s: %(message)s",
+        "%Y-%m-%d %H:%M:%S", str(logging.INFO),
     ]
     env = {k: v for k, v in os.environ.items() if k != "CLIPPER_REGISTRY"}
     result = subprocess.run([sys.executable, "-c", "import clipper_admin as c; print(c.__registry__)"],
