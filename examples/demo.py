@@ -15,6 +15,7 @@ import time
 import requests
 
 from clipper_admin import ClipperConnection, ClipperException, LocalContainerManager
+from clipper_admin.local import PortInUseError
 from clipper_admin.deployers import python as python_deployer
 
 CLUSTER = "demo"
@@ -26,7 +27,8 @@ def feature_sum(xs):
 
 def main() -> int:
     # Standard query/admin ports so the printed curl line reads as in the
-    # docs; Redis on a free port so an existing Redis on 6379 is left alone.
+    # docs (free ones if they are taken); Redis and RPC on free ports, so an
+    # existing Redis on 6379 is left alone.
     manager = LocalContainerManager(cluster_name=CLUSTER, redis_port=0, clipper_rpc_port=0)
     conn = ClipperConnection(manager)
     try:
@@ -37,7 +39,16 @@ def main() -> int:
     except ClipperException:
         pass
 
-    conn.start_clipper()
+    try:
+        conn.start_clipper()
+    except PortInUseError as e:
+        # Another server holds 1337 or 1338: the demo still runs, on ports the OS picks.
+        print(f"Port {e.port} ({e.what}) is taken on this machine: using free ports instead.")
+        manager = LocalContainerManager(cluster_name=CLUSTER, clipper_query_port=0, clipper_management_port=0,
+                                        redis_port=0, clipper_rpc_port=0)
+        conn = ClipperConnection(manager)
+        conn.start_clipper()
+    print(f"Query frontend on {conn.get_query_addr()}, management frontend on {conn.cm.get_admin_addr()}")
     conn.register_application(name="hello-world", input_type="doubles", default_output="-1.0", slo_micros=100000)
     python_deployer.deploy_python_closure(conn, name="sum-model", version=1, input_type="doubles", func=feature_sum)
     conn.link_model_to_app(app_name="hello-world", model_name="sum-model")
