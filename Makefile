@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The MXNet client's virtualenv: MXNet 1.9.1 needs numpy<1.24, the test extra numpy>=1.26.
+MXNET_VENV := build/mxnet-venv
+MXNET_STAMP := $(MXNET_VENV)/.installed
 
-.PHONY: demo demo-stop test install clean images bench settings-docs
+.PHONY: demo demo-stop test install clean images bench settings-docs mxnet-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +19,15 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+## The MXNet client's own virtualenv (tests/frameworks/test_mxnet.py runs in it).
+mxnet-venv: $(MXNET_STAMP)
+
+$(MXNET_STAMP): pyproject.toml tests/frameworks/requirements-mxnet-venv.txt
+	test -x $(MXNET_VENV)/bin/python || $(PYTHON) -m venv $(MXNET_VENV)
+	$(MXNET_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MXNET_VENV)/bin/python -m pip install --quiet -e ".[mxnet]" -r tests/frameworks/requirements-mxnet-venv.txt
+	touch $(MXNET_STAMP)
+
 ## Start a local cluster, deploy a model, query it, print the curl line.
 demo: $(STAMP)
 	$(PY) examples/demo.py
@@ -25,7 +37,7 @@ demo-stop: $(STAMP)
 	$(VENV)/bin/clipper stop --cluster-name demo
 
 ## Install what the tests need and run them all.
-test: $(STAMP)
+test: $(STAMP) $(MXNET_STAMP)
 	$(PY) -m mypy --strict clipper_protocol clipper_service query_frontend management_frontend model_containers clipper_admin
 	$(PY) -m pytest
 
@@ -44,4 +56,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache *.egg-info
+	rm -rf $(VENV) $(MXNET_VENV) .pytest_cache .mypy_cache *.egg-info

@@ -82,7 +82,7 @@ class ClipperBench:
     def __init__(self, cache_size: int) -> None:
         self.cache_size = cache_size
         self.manager = LocalContainerManager(cluster_name=CLUSTER, clipper_query_port=0, clipper_management_port=0,
-                                             clipper_rpc_port=0, redis_port=0)
+                                             clipper_rpc_port=0, redis_port=0, prometheus_port=None)
         self.conn = ClipperConnection(self.manager)
         self.cold_start_s = 0.0
 

@@ -32,7 +32,7 @@ from clipper_admin import ClipperConnection, LocalContainerManager
 from clipper_admin.deployers import python as python_deployer
 from bench import models
 m = LocalContainerManager(cluster_name=sys.argv[1], clipper_query_port=0, clipper_management_port=0,
-                          clipper_rpc_port=0, redis_port=0)
+                          clipper_rpc_port=0, redis_port=0, prometheus_port=None)
 c = ClipperConnection(m)
 c.start_clipper(cache_size=32 * 1024 * 1024)
 try:

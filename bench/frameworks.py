@@ -180,7 +180,7 @@ def cluster(kind: str) -> ClipperConnection:
     name = f"fwbench-{uuid.uuid4().hex[:6]}"
     if kind == "local":
         cm: Any = LocalContainerManager(cluster_name=name, clipper_query_port=0, clipper_management_port=0,
-                                        clipper_rpc_port=0, redis_port=0)
+                                        clipper_rpc_port=0, redis_port=0, prometheus_port=None)
     else:
         cm = DockerContainerManager(cluster_name=name, clipper_query_port=free_port(),
                                     clipper_management_port=free_port(), clipper_rpc_port=free_port(),

@@ -26,6 +26,10 @@ CAFFE2_ONNX_CONTAINER = "caffe2-onnx-container"
 #: TensorFlow and Keras (``tf311-container``, ``keras311-container``): one framework layer, TensorFlow's CPU build.
 TF_CONTAINER = "tf-container"
 KERAS_CONTAINER = "keras-container"
+#: MXNet (``mxnet311-container``): MXNet 1.9.1, retired upstream, on its own numpy 1.23.
+MXNET_CONTAINER = "mxnet-container"
+#: PySpark (``pyspark311-container``): PySpark with Debian's Java 17 runtime.
+PYSPARK_CONTAINER = "pyspark-container"
 
 #: Label on every image we build: the ``major.minor`` of its Python.
 PYTHON_VERSION_LABEL = "ai.clipper.python_version"
@@ -36,6 +40,10 @@ ONNXRUNTIME_VERSION_LABEL = "ai.clipper.onnxruntime_version"
 ONNX_MAX_OPSET_LABEL = "ai.clipper.onnx_max_opset"
 TENSORFLOW_VERSION_LABEL = "ai.clipper.tensorflow_version"
 KERAS_VERSION_LABEL = "ai.clipper.keras_version"
+MXNET_VERSION_LABEL = "ai.clipper.mxnet_version"
+PYSPARK_VERSION_LABEL = "ai.clipper.pyspark_version"
+#: The Java feature version (``17``) of the PySpark image's runtime.
+JAVA_VERSION_LABEL = "ai.clipper.java_version"
 
 
 def closure_container_name(major: int | None = None, minor: int | None = None) -> str:

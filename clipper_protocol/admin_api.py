@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from clipper_protocol import api_docs
 from clipper_protocol import selection_schema as ss
 from clipper_protocol.input_types import InputType, InvalidInputType, parse_input_type
 from clipper_protocol.json_body import INT32_MAX, FieldValueError, Json, JsonKind, JsonMessage, message, wire
@@ -29,6 +30,10 @@ READY_PATH = "/ready"
 """``GET``: ``{"ready": true}``, or 503 with a ``reason``."""
 HEALTHZ_PATH = "/healthz"
 """``GET``: ``ok`` while the process runs."""
+DOCS_PATH = api_docs.DOCS_PATH
+"""``GET``: the interactive API page (open even with a token)."""
+DOCS_ASSET_PATH = api_docs.ASSET_PATH
+"""``GET``: the page's files, and this API's OpenAPI document as ``/docs/openapi.json`` (open)."""
 
 
 def admin_path(endpoint: str) -> str:

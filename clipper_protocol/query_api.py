@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
+from clipper_protocol import api_docs
+
 # --------------------------------------------------------------------------
 # Paths
 
@@ -27,6 +29,9 @@ PROMETHEUS_PATH = "/metrics/prometheus"
 READY_PATH = "/ready"
 HEALTHZ_PATH = "/healthz"
 OPENAPI_PATH = "/openapi.json"
+DOCS_PATH = api_docs.DOCS_PATH
+"""``GET``: the interactive API page (Swagger UI on :data:`OPENAPI_PATH`)."""
+DOCS_ASSET_PATH = api_docs.ASSET_PATH
 
 
 def app_path(app: str, action: str = PREDICT) -> str:
@@ -222,6 +227,7 @@ class MetricsReport:
 
 TEXT = "text/plain"
 JSON = "application/json"
+HTML = "text/html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,4 +278,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              (Answer(200, "metrics report", (MetricsReport,)),)),
     Endpoint(PROMETHEUS_PATH, "GET", "Metrics as Prometheus text", (Answer(200, "Prometheus text", (), TEXT),)),
     Endpoint(OPENAPI_PATH, "GET", "This document", (Answer(200, "OpenAPI 3 document"),)),
+    Endpoint(DOCS_PATH, "GET", "This document as an interactive page (Swagger UI)",
+             (Answer(200, "HTML page", (), HTML),)),
+    Endpoint(DOCS_ASSET_PATH, "GET", "The page's static files (Swagger UI's scripts, styles and licences)",
+             (Answer(200, "the file", (), TEXT), Answer(304, "unchanged (If-None-Match)", (), TEXT),
+              Answer(404, "no such file", (ErrorBody,)))),
 )

@@ -9,10 +9,14 @@
 #   - Python packages come from a wheelhouse built on this host at
 #     build/wheelhouse (the project wheel plus the pinned wheels of
 #     dockerfiles/requirements.txt), installed with --no-index.
-# Framework images (pytorch, onnx, tf, keras) always install from a second wheelhouse
+# Framework images (pytorch, onnx, tf, keras, mxnet, pyspark) always install from a second wheelhouse
 # built on this host, build/framework-wheels (dockerfiles/requirements-*.txt;
-# torch is this machine's CPU wheel, never a CUDA build from PyPI); it also
+# torch is this machine's CPU wheel, never a CUDA build from PyPI; pyspark,
+# published as a source package only, is built into a wheel here); it also
 # keeps wheels that model images pip-install offline (xgboost-cpu).
+# The pyspark image also installs Debian's Java 17 runtime with apt (Debian's
+# HTTP mirror, as the base image's debootstrap), the mxnet image libgomp1 and
+# libquadmath0; MXNet 1.9.1 runs on its own numpy 1.23.5 (requirements-mxnet.txt).
 #   --only NAME[,NAME]  build only these images (and py-rpc, which they build on;
 #                       keras-container also builds tf-container, its base)
 # --online: the official base images (python:3.11-slim, debian:bookworm-slim)
@@ -36,7 +40,7 @@ ONLY=""
 PIP="${PIP:-$ROOT/.venv/bin/pip}"
 [[ -x "$PIP" ]] || PIP="python3 -m pip"
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }  # the header above
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -151,14 +155,25 @@ log "wheelhouse: $(ls "$WHEELHOUSE"/project/*.whl | xargs -n1 basename), $(ls "$
 mkdir -p "$FRAMEWORK_WHEELS/wheels"
 cp "$DOCKERFILES"/requirements-pytorch.txt "$DOCKERFILES"/requirements-onnx.txt \
    "$DOCKERFILES"/requirements-tensorflow.txt "$DOCKERFILES"/requirements-wheelhouse.txt "$DOCKERFILES"/probe_onnx_opset.py "$FRAMEWORK_WHEELS/"
+cp "$DOCKERFILES"/requirements-pyspark.txt "$DOCKERFILES"/probe_pyspark.py "$FRAMEWORK_WHEELS/"
+cp "$DOCKERFILES"/requirements-mxnet.txt "$DOCKERFILES"/probe_mxnet.py "$FRAMEWORK_WHEELS/"
 want="$(cat "$FRAMEWORK_WHEELS"/requirements-*.txt | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$FRAMEWORK_WHEELS/.requirements.sha256" 2>/dev/null)" != "$want" ]]; then
     log "framework wheelhouse: fetching the pinned wheels (torch: the CPU wheel)"
     rm -f "$FRAMEWORK_WHEELS"/wheels/*.whl
     cat "$FRAMEWORK_WHEELS"/requirements-*.txt | sed 's/[[:space:]]*#.*$//; /^[[:space:]]*$/d' \
         > "$FRAMEWORK_WHEELS/.all-requirements.txt"
-    $PIP download --quiet --only-binary=:all: --no-deps -r "$FRAMEWORK_WHEELS/.all-requirements.txt" \
+    # PyPI has pyspark as a source package only (~430 MB, its jars inside): its wheel is built here.
+    SDIST_ONLY='^pyspark=='
+    grep -E "$SDIST_ONLY" "$FRAMEWORK_WHEELS/.all-requirements.txt" > "$FRAMEWORK_WHEELS/.sdist-requirements.txt" || true
+    grep -vE "$SDIST_ONLY" "$FRAMEWORK_WHEELS/.all-requirements.txt" > "$FRAMEWORK_WHEELS/.binary-requirements.txt"
+    $PIP download --quiet --only-binary=:all: --no-deps -r "$FRAMEWORK_WHEELS/.binary-requirements.txt" \
         -d "$FRAMEWORK_WHEELS/wheels" 2> >(grep -v "^WARNING: Location" >&2)
+    if [[ -s "$FRAMEWORK_WHEELS/.sdist-requirements.txt" ]]; then
+        log "framework wheelhouse: building $(tr '\n' ' ' < "$FRAMEWORK_WHEELS/.sdist-requirements.txt")from source"
+        $PIP wheel --quiet --no-deps -r "$FRAMEWORK_WHEELS/.sdist-requirements.txt" -w "$FRAMEWORK_WHEELS/wheels" \
+            2> >(grep -v "^WARNING: Location" >&2)
+    fi
     echo "$want" > "$FRAMEWORK_WHEELS/.requirements.sha256"
 else
     log "framework wheelhouse: up to date"
@@ -167,6 +182,9 @@ TORCH_VERSION="$(sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirement
 ONNXRUNTIME_VERSION="$(sed -n 's/^onnxruntime==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-onnx.txt")"
 TENSORFLOW_VERSION="$(sed -n 's/^tensorflow-cpu==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-tensorflow.txt")"
 KERAS_VERSION="$(sed -n 's/^keras==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-tensorflow.txt")"
+PYSPARK_VERSION="$(sed -n 's/^pyspark==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-pyspark.txt")"
+MXNET_VERSION="$(sed -n 's/^mxnet==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-mxnet.txt")"
+MXNET_NUMPY_VERSION="$(sed -n 's/^numpy==\([0-9.]*\).*/\1/p' "$DOCKERFILES/requirements-mxnet.txt")"
 
 # --- (c) images -----------------------------------------------------------------
 PYTHON_VERSION="$(docker run --rm --entrypoint python3 "$PY_BASE" \
@@ -244,6 +262,24 @@ if wanted keras-container || wanted "$KERAS"; then
     ONLY="${ONLY:+$ONLY$KERAS,}"
     build "$KERAS" keras-container.Dockerfile "$DOCKERFILES" --build-arg BASE_IMAGE="$REGISTRY/$TF:$VERSION"
     alias_image "$KERAS" keras-container
+fi
+
+# MXNet: py-rpc plus libgomp and MXNet 1.9.1 on its own numpy 1.23 (first on sys.path; the build stage checks it serves).
+MXNET="mxnet${PYTHON_VERSION//./}-container"
+if wanted mxnet-container || wanted "$MXNET"; then
+    ONLY="${ONLY:+$ONLY$MXNET,}"
+    build "$MXNET" mxnet-container.Dockerfile "$FRAMEWORK_WHEELS" --build-arg BASE_IMAGE="$RPC" \
+        --build-arg MXNET_VERSION="$MXNET_VERSION" --build-arg NUMPY_VERSION="$MXNET_NUMPY_VERSION"
+    alias_image "$MXNET" mxnet-container
+fi
+
+# PySpark: py-rpc plus Debian's Java 17 runtime and pyspark (the build stage checks the pruned Spark serves).
+PYSPARK="pyspark${PYTHON_VERSION//./}-container"
+if wanted pyspark-container || wanted "$PYSPARK"; then
+    ONLY="${ONLY:+$ONLY$PYSPARK,}"
+    build "$PYSPARK" pyspark-container.Dockerfile "$FRAMEWORK_WHEELS" \
+        --build-arg BASE_IMAGE="$RPC" --build-arg PYSPARK_VERSION="$PYSPARK_VERSION"
+    alias_image "$PYSPARK" pyspark-container
 fi
 
 log "done in $((SECONDS - START))s:"

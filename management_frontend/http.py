@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from clipper_protocol import admin_api
+from clipper_protocol import admin_api, api_docs
 from clipper_protocol.admin_api import Endpoint
 from clipper_service.supervisor import TaskSupervisor
 from management_frontend.errors import ManagementError, StoreUnavailableError
@@ -32,6 +32,7 @@ logger = logging.getLogger("clipper.management_frontend.http")
 
 SERVICE_KEY = web.AppKey("service", ManagementService)
 SUPERVISOR_KEY = web.AppKey("supervisor", TaskSupervisor)
+DOCS_KEY = web.AppKey("docs", api_docs.DocsPage)
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -105,6 +106,28 @@ async def handle_openapi(request: web.Request) -> web.StreamResponse:
     return json_response(openapi_document())
 
 
+def docs_page() -> api_docs.DocsPage:
+    """The API page, with this API's OpenAPI document beside it (open, like the page: see docs/architecture.md)."""
+    return api_docs.DocsPage("Clipper management frontend API", "docs/openapi.json",
+                             {"openapi.json": orjson.dumps(openapi_document())})
+
+
+def _docs_response(reply: api_docs.Reply) -> web.Response:
+    return web.Response(body=reply.body or None, status=reply.status, headers=reply.headers)
+
+
+async def handle_docs(request: web.Request) -> web.StreamResponse:
+    """The interactive API page (Swagger UI); open even with a token, like its files."""
+    return _docs_response(request.app[DOCS_KEY].page_reply(request.headers))
+
+
+async def handle_docs_asset(request: web.Request) -> web.StreamResponse:
+    reply = request.app[DOCS_KEY].asset_reply(request.path, request.headers)
+    if reply is None:
+        raise web.HTTPNotFound()
+    return _docs_response(reply)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -119,7 +142,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error_object(
             "Not found",
             f"No endpoint at {request.path}. The admin API serves POST /admin/<operation>, "
-            "GET /admin/ping and GET /admin/openapi.json.",
+            f"GET /admin/ping and GET /admin/openapi.json; {api_docs.DOCS_POINTER}.",
             404,
         )
     except web.HTTPMethodNotAllowed as e:
@@ -148,3 +171,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(admin_api.OPENAPI_PATH, handle_openapi)
     app.router.add_get(admin_api.READY_PATH, handle_ready)
     app.router.add_get(admin_api.HEALTHZ_PATH, handle_healthz)
+    app[DOCS_KEY] = docs_page()
+    app.router.add_get(admin_api.DOCS_PATH, handle_docs)
+    app.router.add_get(admin_api.DOCS_ASSET_PATH.replace("}", ":.*}"), handle_docs_asset)  # "/docs/" too

@@ -76,10 +76,10 @@ def _post(endpoint: Endpoint[Any]) -> Json:
     }
 
 
-def _get(summary: str, schema: Json, *, secured: bool) -> Json:
+def _get(summary: str, schema: Json, *, secured: bool, content_type: str = "application/json") -> Json:
     operation: Json = {
         "summary": summary,
-        "responses": {"200": {"description": "Success", "content": {"application/json": {"schema": schema}}}},
+        "responses": {"200": {"description": "Success", "content": {content_type: {"schema": schema}}}},
     }
     if secured:
         operation["responses"].update(_AUTH_ERRORS)
@@ -124,6 +124,14 @@ def openapi_document() -> Json:
     }
     paths[admin_api.READY_PATH] = ready
     paths[admin_api.HEALTHZ_PATH] = _get("Liveness: ok while the process runs", dict(_TEXT), secured=False)
+    paths[admin_api.DOCS_PATH] = _get("This document as an interactive page (Swagger UI)", dict(_TEXT),
+                                      secured=False, content_type="text/html")
+    asset = _get("The page's files: Swagger UI's scripts, styles and licences, and this document as "
+                 "/docs/openapi.json", dict(_TEXT), secured=False, content_type="text/plain")
+    asset["get"]["parameters"] = [{"name": "asset", "in": "path", "required": True, "schema": dict(_TEXT)}]
+    asset["get"]["responses"]["304"] = {"description": "Unchanged (If-None-Match)"}
+    asset["get"]["responses"]["404"] = _error("No such file")
+    paths[admin_api.DOCS_ASSET_PATH] = asset
     return {
         "openapi": "3.0.3",
         "info": {

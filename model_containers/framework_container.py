@@ -19,7 +19,8 @@ default output) and the container keeps serving, as a closure's does.
 
 Exit codes, as the closure container: 1 when the model directory lacks a
 file or a file does not load, 3 when loading needs a package this container
-lacks (the framework itself, or a module the function imports).
+lacks (the framework itself, a module the function imports, or a runtime
+outside Python such as PySpark's Java: :class:`FrameworkRuntimeError`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "Framework",
     "FrameworkContainer",
     "FrameworkLoadError",
+    "FrameworkRuntimeError",
     "IMPORT_ERROR_RETURN_CODE",
     "load_framework_model",
     "run_framework_container",
@@ -57,8 +59,16 @@ class FrameworkLoadError(ModelContainerError):
     """A framework's model files are missing or do not load (other than a missing package)."""
 
 
+class FrameworkRuntimeError(ModelContainerError):
+    """A runtime the framework needs outside Python is missing (PySpark's Java); the message says what to install."""
+
+
 def _no_context() -> AbstractContextManager[None]:
     return contextlib.nullcontext()
+
+
+def _call_with_model(func: Callable[..., Any], model: Any, inputs: Any) -> Any:
+    return func(model, inputs)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,10 @@ class Framework:
     file. ``files`` are checked to exist first, so a missing one is reported
     by name. ``predict_context`` wraps every call of ``func`` (PyTorch: no
     autograd bookkeeping). ``version`` returns the framework's version for
-    the start-up log.
+    the start-up log. ``call(func, model, inputs)`` invokes ``func`` on a
+    batch (default ``func(model, inputs)``; PySpark passes its SparkSession
+    first). ``close(model)`` runs once serving has stopped (PySpark: stop the
+    SparkSession).
     """
 
     name: str
@@ -78,20 +91,24 @@ class Framework:
     files: tuple[str, ...] = ()
     predict_context: Callable[[], AbstractContextManager[Any]] = field(default=_no_context)
     version: Callable[[], str] | None = None
+    call: Callable[[Callable[..., Any], Any, Any], Any] = field(default=_call_with_model)
+    close: Callable[[Any], None] | None = None
 
 
 class FrameworkContainer(ModelContainerBase):
     """Serves ``func(model, inputs)``: outputs are ``[str(p) for p in func(model, inputs)]``."""
 
     def __init__(self, func: PredictFunc, model: Any,
-                 predict_context: Callable[[], AbstractContextManager[Any]] = _no_context) -> None:
+                 predict_context: Callable[[], AbstractContextManager[Any]] = _no_context,
+                 call: Callable[[Callable[..., Any], Any, Any], Any] = _call_with_model) -> None:
         self.predict_func = func
         self.model = model
         self._context = predict_context
+        self._call = call
 
     def _predict(self, inputs: Any) -> list[str]:
         with self._context():
-            preds = self.predict_func(self.model, inputs)
+            preds = self._call(self.predict_func, self.model, inputs)
         return [str(p) for p in preds]
 
     predict_ints = _predict
@@ -104,8 +121,8 @@ class FrameworkContainer(ModelContainerBase):
 def load_framework_model(framework: Framework, path: str) -> Any:
     """``framework.load(path)`` after checking its files exist.
 
-    Raises ImportError as the loader does, :class:`FrameworkLoadError` for
-    anything else.
+    Raises ImportError and :class:`FrameworkRuntimeError` as the loader
+    does, :class:`FrameworkLoadError` for anything else.
     """
     for name in framework.files:
         if not os.path.isfile(os.path.join(path, name)):
@@ -114,7 +131,7 @@ def load_framework_model(framework: Framework, path: str) -> Any:
         return framework.load(path)
     except ImportError:
         raise
-    except FrameworkLoadError:
+    except (FrameworkLoadError, FrameworkRuntimeError):
         raise
     except Exception as e:  # noqa: BLE001 - any loading failure is reported the same way
         raise FrameworkLoadError(f"cannot load the {framework.name} model in {path}: {type(e).__name__}: {e}") from e
@@ -136,6 +153,9 @@ def run_framework_container(framework: Framework) -> int:
             framework.name, type(e).__name__, e,
         )  # fmt: skip
         return IMPORT_ERROR_RETURN_CODE
+    except FrameworkRuntimeError as e:
+        logger.error("ERROR: %s", e)
+        return IMPORT_ERROR_RETURN_CODE
     except (ClosureLoadError, FrameworkLoadError) as e:
         logger.error("ERROR: %s", e)
         return 1
@@ -145,4 +165,11 @@ def run_framework_container(framework: Framework) -> int:
             version = f" {framework.version()}"
     logger.info("loaded %s%s model and func.pkl from %s", framework.name, version, path)
     sys.stdout.flush()
-    return serve(service, FrameworkContainer(func, model, framework.predict_context))
+    try:
+        return serve(service, FrameworkContainer(func, model, framework.predict_context, framework.call))
+    finally:
+        if framework.close is not None:
+            try:
+                framework.close(model)
+            except Exception as e:  # noqa: BLE001 - the process is ending; a failed clean-up is only logged
+                logger.warning("closing the %s model failed: %s: %s", framework.name, type(e).__name__, e)

@@ -11,6 +11,7 @@ and malformed ones raise :class:`ContainerConfigError` naming the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,10 +30,12 @@ __all__ = [
     "ContainerConfigError",
     "ContainerSettings",
     "ProcessSettings",
+    "PySparkSettings",
     "document",
     "log_level_from_env",
     "model_path_from_env",
     "parse_container_input_type",
+    "pyspark_settings_from_env",
     "resolve_settings",
 ]
 
@@ -166,6 +169,56 @@ class _ModelPath:
     )
 
 
+def _parse_spark_memory(text: str) -> str:
+    """Spark's size format: digits with an optional k, m, g or t (``512m``)."""
+    value = text.strip().lower()
+    if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", value):
+        raise ValueError(f"expected a JVM memory size such as 512m or 2g, got {text!r}")
+    return value
+
+
+def _spark_memory_check(value: Any) -> str | None:
+    # Spark refuses a driver heap under 1.5 x its 300 MiB reserve (INVALID_DRIVER_MEMORY).
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    text = str(value)
+    size = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    return None if size >= 450 * 2**20 else f"Spark needs at least 450m, got {text}"
+
+
+_SPARK_LOG_LEVELS = ("ALL", "DEBUG", "ERROR", "FATAL", "INFO", "OFF", "TRACE", "WARN")
+
+
+def _spark_log_level(value: Any) -> str | None:
+    return None if value in _SPARK_LOG_LEVELS else f"must be one of {', '.join(_SPARK_LOG_LEVELS)}, got {value!r}"
+
+
+def _parse_spark_cores(text: str) -> str:
+    """``*`` (every core) or a positive number of cores."""
+    value = text.strip()
+    if value != "*" and not re.fullmatch(r"[1-9][0-9]*", value):
+        raise ValueError(f"expected * or a positive number of cores, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PySparkSettings:
+    """The SparkSession of the PySpark container (``model_containers.pyspark_container``)."""
+
+    spark_driver_memory: str = setting(
+        "1g", env="CLIPPER_SPARK_DRIVER_MEMORY", flag=False, parse=_parse_spark_memory, check=_spark_memory_check,
+        help="Heap of the container's Spark driver JVM (spark.driver.memory; Spark's own default), at least 450m.",
+    )
+    spark_cores: str = setting(
+        "*", env="CLIPPER_SPARK_CORES", flag=False, parse=_parse_spark_cores,
+        help="Cores of the local Spark master (local[N]); * uses every core the container sees.",
+    )
+    spark_log_level: str = setting(
+        "WARN", env="CLIPPER_SPARK_LOG_LEVEL", flag=False, parse=lambda text: text.strip().upper(),
+        check=_spark_log_level,
+        help="Log level of Spark's own (JVM) logging once the session runs.",
+    )
+
+
 ENV_VARS: dict[str, str] = {sf.name: sf.env for sf in setting_fields(ContainerSettings, ENV_PREFIX)}
 """Setting name -> environment variable."""
 
@@ -211,6 +264,11 @@ def model_path_from_env(env: Mapping[str, str] = os.environ) -> str:
     return _load(_ModelPath, env, {}, {}).model_path
 
 
+def pyspark_settings_from_env(env: Mapping[str, str] = os.environ) -> PySparkSettings:
+    """The PySpark container's settings (``CLIPPER_SPARK_*``)."""
+    return _load(PySparkSettings, env, {}, {})
+
+
 def log_level_from_env(env: Mapping[str, str] = os.environ) -> tuple[str, ContainerConfigError | None]:
     """``CLIPPER_LOG_LEVEL``; a malformed value gives INFO and the error, to be logged."""
     try:
@@ -227,4 +285,5 @@ def document() -> str:
                           "`RPCService.start` override them."),
         document_settings(ProcessSettings, ENV_PREFIX, "Container process settings"),
         document_settings(_ModelPath, ENV_PREFIX, "Python closure container"),
+        document_settings(PySparkSettings, ENV_PREFIX, "PySpark container"),
     ])

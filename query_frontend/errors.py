@@ -12,10 +12,15 @@ from clipper_protocol.constants import NO_CONNECTED_MODELS_EXPLANATION, SLO_EXCE
 from clipper_protocol.errors import ClipperError
 
 
+DEFAULT_REASONS: tuple[str, ...] = ("slo", "no_connected_models", "model_failed", "queue_full", "replica_lost")
+"""Why a query got its default output: the ``reason`` label of ``clipper_app_default_predictions_total``."""
+
+
 class QueryFailed(ClipperError):
-    """A query cannot get a model output; ``explanation`` goes to the client."""
+    """A query cannot get a model output; ``explanation`` goes to the client, ``reason`` to the metrics."""
 
     explanation: str = SLO_EXCEEDED_EXPLANATION
+    reason: str = "slo"
 
     def __init__(self, explanation: str | None = None) -> None:
         if explanation is not None:
@@ -31,18 +36,21 @@ class NoConnectedModels(QueryFailed):
     """No replica of the model version is connected (or the app has no model)."""
 
     explanation = NO_CONNECTED_MODELS_EXPLANATION
+    reason = "no_connected_models"
 
 
 class QueueFull(QueryFailed):
     """The model version's queue is at max_queue_size; the query was shed."""
 
     explanation = "The model's queue is full: the query was shed to protect latency"
+    reason = "queue_full"
 
 
 class ReplicaLost(QueryFailed):
     """The replica holding the query's batch went away."""
 
     explanation = "The model replica serving the query disconnected before answering"
+    reason = "replica_lost"
 
 
 MAX_CAUSE_CHARS = 200
@@ -59,6 +67,7 @@ class ModelFailed(QueryFailed):
     """
 
     explanation = "The model failed to produce an output for this input"
+    reason = "model_failed"
 
     def __init__(self, cause: str | None = None) -> None:
         super().__init__(f"{ModelFailed.explanation}: {short_cause(cause)}" if cause else None)

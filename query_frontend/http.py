@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
+from clipper_protocol import api_docs
 from clipper_protocol import query_api as api
 from clipper_protocol.input_types import DEFAULT_MAX_INPUT_ELEMENTS
 from query_frontend import openapi, protocol
@@ -52,9 +53,12 @@ class QueryHandlers:
         readiness: Readiness,
         max_body_bytes: int = 16 * 1024 * 1024,
         max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS,
+        lookup_app: Callable[[str], Awaitable[AppConfig | None]] | None = None,
     ) -> None:
         self.processor = processor
         self.config = config
+        self.lookup_app = lookup_app
+        """Reads an application the configuration lacks (or that links no model) before a query is refused."""
         self.metrics = metrics
         self.max_batch_inputs = max_batch_inputs
         self.max_body_bytes = max_body_bytes
@@ -64,13 +68,17 @@ class QueryHandlers:
         """Set on shutdown: every response then closes its connection, so
         clients move to another frontend instead of reusing this one."""
         self._openapi = openapi.rendered()
+        self._docs = api_docs.DocsPage("Clipper query frontend API", api.OPENAPI_PATH.removeprefix("/"))
         self.fixed_routes: dict[str, dict[str, Handler]] = {
             api.METRICS_PATH: {"GET": self.metrics_report},
             api.PROMETHEUS_PATH: {"GET": self.metrics_prometheus},
             api.READY_PATH: {"GET": self.ready},
             api.HEALTHZ_PATH: {"GET": self.healthz},
             api.OPENAPI_PATH: {"GET": self.openapi_document},
+            api.DOCS_PATH: {"GET": self.docs_page},
         }
+        self.asset_routes: dict[str, dict[str, Handler]] = {api.DOCS_ASSET_PATH: {"GET": self.docs_asset}}
+        """Routes under ``/docs/``, answered after the fixed ones."""
         self.app_routes: dict[str, dict[str, AppHandler]] = {
             api.PREDICT: {"POST": self.predict},
             api.UPDATE: {"POST": self.update},
@@ -111,6 +119,8 @@ class QueryHandlers:
                 if app_handler is None:
                     return _method_not_allowed(request, methods)
                 app = self.config.apps.get(parts[1])
+                if (app is None or not app.linked_models) and self.lookup_app is not None:
+                    app = await self.lookup_app(parts[1])  # registered or linked a moment ago?
                 if app is None:
                     return error_response(
                         "Application not found",
@@ -137,8 +147,14 @@ class QueryHandlers:
             if handler is None:
                 return _method_not_allowed(request, fixed)
             return await handler(request)
+        if path.startswith(api_docs.ASSET_PREFIX):
+            if method not in ("GET", "HEAD"):
+                return _method_not_allowed(request, self.asset_routes[api.DOCS_ASSET_PATH])
+            return await self.docs_asset(request)
         return error_response(
-            "Not found", f"No route {_clip(path)}. Queries go to POST /<application>/predict", 404
+            "Not found",
+            f"No route {_clip(path)}. Queries go to POST /<application>/predict; {api_docs.DOCS_POINTER}",
+            404,
         )
 
     async def _chunked_body(self, request: web.BaseRequest) -> bytes:
@@ -212,8 +228,21 @@ class QueryHandlers:
     async def openapi_document(self, request: web.BaseRequest) -> web.Response:
         return json_response(self._openapi)
 
+    async def docs_page(self, request: web.BaseRequest) -> web.Response:
+        return _reply(self._docs.page_reply(request.headers))
+
+    async def docs_asset(self, request: web.BaseRequest) -> web.Response:
+        reply = self._docs.asset_reply(request.path, request.headers)
+        if reply is None:
+            return error_response("Not found", f"No file {_clip(request.path)}; the API page is GET /docs", 404)
+        return _reply(reply)
+
     async def healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
+
+
+def _reply(reply: api_docs.Reply) -> web.Response:
+    return web.Response(body=reply.body or None, status=reply.status, headers=reply.headers)
 
 
 def _refuse_compressed(request: web.BaseRequest) -> web.Response | None:

@@ -1,7 +1,9 @@
-"""The original's metric kinds: counter, ratio counter, meter and histogram.
+"""The original's metric kinds (counter, ratio counter, meter, histogram) and Prometheus buckets.
 
-Each reports itself as the original's ``/metrics`` JSON does: a dict of
-strings (``{"count": "3"}``, ``{"ratio": "0.25"}``, rates, percentiles).
+Each of the original's kinds reports itself as the original's ``/metrics``
+JSON does: a dict of strings (``{"count": "3"}``, ``{"ratio": "0.25"}``,
+rates, percentiles). :class:`Buckets` is a Prometheus histogram's state.
+Recording is a few integer operations: these run once per query.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 _TICK_S = 5.0
@@ -57,22 +60,25 @@ class RatioCounter:
 
 @dataclass(slots=True)
 class Meter:
-    """Event rate: overall, plus 1/5/15-minute exponentially weighted averages."""
+    """Event rate: overall, plus 1/5/15-minute exponentially weighted averages.
+
+    ``count`` is all there is to update (``mark``, or ``count += n`` by an
+    owner that counts anyway); the averages catch up when reported.
+    """
 
     start: float = field(default_factory=time.monotonic)
     count: int = 0
-    _uncounted: int = 0
+    _counted: int = 0
     _last_tick: float = field(default_factory=time.monotonic)
     _rates: dict[str, float] = field(default_factory=dict)
 
     def mark(self, n: int = 1) -> None:
         self.count += n
-        self._uncounted += n
 
     def _tick(self, now: float) -> None:
         while now - self._last_tick >= _TICK_S:
-            instant = self._uncounted / _TICK_S
-            self._uncounted = 0
+            instant = (self.count - self._counted) / _TICK_S
+            self._counted = self.count
             for name, alpha in _EWMA_ALPHAS.items():
                 prev = self._rates.get(name)
                 self._rates[name] = instant if prev is None else prev + alpha * (instant - prev)
@@ -90,21 +96,36 @@ class Meter:
 
 @dataclass(slots=True)
 class Histogram:
-    """Reservoir-sampled distribution (uniform reservoir, as the original)."""
+    """Reservoir-sampled distribution (uniform reservoir, as the original).
+
+    Vitter's algorithm L: once the reservoir is full, the index of the next
+    kept value is drawn ahead, so most inserts are a count and a compare
+    rather than a random draw each; the sample is uniform all the same.
+    """
 
     unit: str
     reservoir_size: int = 4096
     samples: list[float] = field(default_factory=list)
     seen: int = 0
+    _next: int = 0
+    _w: float = 1.0
 
     def insert(self, value: float) -> None:
         self.seen += 1
-        if len(self.samples) < self.reservoir_size:
+        if self.seen <= self.reservoir_size:
             self.samples.append(value)
-        else:
-            j = random.randrange(self.seen)
-            if j < self.reservoir_size:
-                self.samples[j] = value
+            if self.seen == self.reservoir_size:
+                self._skip()
+        elif self.seen == self._next:
+            self.samples[random.randrange(self.reservoir_size)] = value
+            self._skip()
+
+    def _skip(self) -> None:
+        k = self.reservoir_size
+        self._w *= math.exp(math.log(1.0 - random.random()) / k)
+        # _w < 1 always (the draw is in (0, 1]); a draw of exactly 1 keeps the next value.
+        gap = math.log(1.0 - random.random()) / math.log(1.0 - self._w) if self._w < 1.0 else 0.0
+        self._next = self.seen + int(gap) + 1
 
     def report(self) -> dict[str, str]:
         s = sorted(self.samples)
@@ -131,3 +152,31 @@ class Histogram:
 def _percentile(sorted_values: list[float], q: float) -> float:
     idx = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
     return sorted_values[idx]
+
+
+@dataclass(slots=True)
+class Buckets:
+    """A Prometheus histogram's state: a count per bucket (not cumulative; the last is +Inf) and a sum.
+
+    ``bounds`` are the upper bounds, inclusive as Prometheus's ``le``.
+    """
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> list[int]:
+        """Counts of values at most each bound, then the total count (+Inf)."""
+        out, running = [], 0
+        for n in self.counts:
+            running += n
+            out.append(running)
+        return out

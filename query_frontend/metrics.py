@@ -4,41 +4,83 @@ The JSON report (``GET /metrics``, read by ``ClipperConnection.inspect_instance`
 keeps the original's shape (:class:`clipper_protocol.query_api.MetricsReport`):
 metric names like ``app:<app>:prediction_latency`` grouped under
 ``counters``, ``ratio_counters``, ``meters`` and ``histograms``, every leaf
-value a string. The Prometheus text carries the same figures under the
-names the original's frontend exporter produced (``app_<app>_...``), so
-dashboards built for the original keep working.
+value a string. The Prometheus text (:mod:`query_frontend.prometheus`)
+has labelled families (``clipper_*``, one series per application or model
+version) and, unless switched off, the original exporter's per-name gauges.
+
+Recording happens on the query path, so each application and model version
+has one pre-built object whose ``record`` is a handful of integer updates
+(no label dict, no lock: everything runs on the event loop thread).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
-from query_frontend.meters import Counter, Histogram, Meter, RatioCounter
-from query_frontend.prometheus import PrometheusPage
+from query_frontend import prometheus
+from query_frontend.errors import DEFAULT_REASONS
+from query_frontend.meters import Buckets, Counter, Histogram, Meter, RatioCounter
+
+LATENCY_BOUNDS_MICROS: tuple[int, ...] = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
+                                          250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000)
+"""Upper bounds of the latency histograms' buckets (100 µs to 10 s; exposed in seconds)."""
+BATCH_SIZE_BOUNDS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+"""Upper bounds of the batch-size histogram's buckets."""
 
 
-@dataclass(slots=True)
 class AppMetrics:
-    latency: Histogram
-    throughput: Meter
-    num_predictions: Counter
-    default_ratio: RatioCounter
+    """One application's figures; :meth:`record` runs once per query."""
 
-    def record(self, latency_micros: float, n: int, n_default: int) -> None:
+    __slots__ = ("latency", "latency_counts", "latency_sum", "throughput", "defaults", "by_reason")
+
+    def __init__(self) -> None:
+        self.latency = Histogram("microseconds")
+        self.latency_counts = [0] * (len(LATENCY_BOUNDS_MICROS) + 1)
+        self.latency_sum = 0.0
+        self.throughput = Meter()
+        """Its ``count`` is the number of queries answered."""
+        self.defaults = 0
+        self.by_reason = dict.fromkeys(DEFAULT_REASONS, 0)
+
+    def record(self, latency_micros: float, reason: str | None) -> None:
+        """One query answered after ``latency_micros``; ``reason`` names why it got the default output."""
         self.latency.insert(latency_micros)
-        self.throughput.mark(n)
-        self.num_predictions.increment(n)
-        self.default_ratio.increment(n_default, n)
+        self.latency_counts[bisect_left(LATENCY_BOUNDS_MICROS, latency_micros)] += 1
+        self.latency_sum += latency_micros
+        self.throughput.count += 1
+        if reason is not None:
+            self.defaults += 1
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+
+    @property
+    def count(self) -> int:
+        return self.throughput.count
+
+    def latency_buckets(self) -> Buckets:
+        return Buckets(LATENCY_BOUNDS_MICROS, list(self.latency_counts), self.latency_sum)
 
 
-@dataclass(slots=True)
 class ModelMetrics:
-    latency: Histogram
-    throughput: Meter
-    num_predictions: Counter
-    cache_hit_ratio: RatioCounter
-    batch_size: Histogram
+    """One model version's figures: batches (once per batch) and cache lookups (once per query)."""
+
+    __slots__ = ("latency", "latency_buckets", "throughput", "failures", "batch_size", "batch_size_buckets",
+                 "cache_hits", "cache_lookups")
+
+    def __init__(self) -> None:
+        self.latency = Histogram("microseconds")
+        self.latency_buckets = Buckets(LATENCY_BOUNDS_MICROS)
+        self.throughput = Meter()
+        """Its ``count`` is the number of inputs the model answered (failures included)."""
+        self.failures = 0
+        self.batch_size = Histogram("queries")
+        self.batch_size_buckets = Buckets(BATCH_SIZE_BOUNDS)
+        self.cache_hits = 0
+        self.cache_lookups = 0
+
+    @property
+    def count(self) -> int:
+        return self.throughput.count
 
 
 GaugeFamily = tuple[str, str, Iterable[tuple[dict[str, str], float]]]
@@ -46,9 +88,14 @@ GaugeFamily = tuple[str, str, Iterable[tuple[dict[str, str], float]]]
 
 
 class MetricsRegistry:
-    """All query-frontend metrics. Updated from the event loop thread only."""
+    """All query-frontend metrics. Updated from the event loop thread only.
 
-    def __init__(self) -> None:
+    ``legacy_names`` (setting ``prometheus_legacy_names``) adds the original
+    exporter's gauges to the Prometheus page.
+    """
+
+    def __init__(self, legacy_names: bool = True) -> None:
+        self.legacy_names = legacy_names
         # Read at scrape time from the parts that own them (queue lengths,
         # pending predictions, open connections, tasks): nothing on the
         # query path updates a gauge.
@@ -56,18 +103,15 @@ class MetricsRegistry:
         self.apps: dict[str, AppMetrics] = {}
         self.models: dict[tuple[str, str], ModelMetrics] = {}
         self.rpc_queueing_delay = Histogram("microseconds", reservoir_size=2056)
-        self.cache_lookups = Counter()
         self.shed = Counter()
-        self.cache_hit_ratio = RatioCounter()
+        self.cache_lookups = 0
+        self.cache_hits = 0
         self.aggregate_throughput = Meter()
-        self.aggregate_num_predictions = Counter()
 
     def app(self, name: str) -> AppMetrics:
         m = self.apps.get(name)
         if m is None:
-            m = self.apps[name] = AppMetrics(
-                Histogram("microseconds"), Meter(), Counter(), RatioCounter()
-            )
+            m = self.apps[name] = AppMetrics()
         return m
 
     def drop_app(self, name: str) -> None:
@@ -77,27 +121,31 @@ class MetricsRegistry:
         key = (name, version)
         m = self.models.get(key)
         if m is None:
-            m = self.models[key] = ModelMetrics(
-                Histogram("microseconds"), Meter(), Counter(), RatioCounter(), Histogram("queries")
-            )
+            m = self.models[key] = ModelMetrics()
         return m
 
     def drop_model(self, name: str, version: str) -> None:
         self.models.pop((name, version), None)
 
     def record_cache_lookup(self, model: ModelMetrics | None, hit: bool) -> None:
-        self.cache_lookups.increment()
-        self.cache_hit_ratio.increment(int(hit), 1)
+        self.cache_lookups += 1
         if model is not None:
-            model.cache_hit_ratio.increment(int(hit), 1)
+            model.cache_lookups += 1
+            if hit:
+                model.cache_hits += 1
+                self.cache_hits += 1
+        elif hit:
+            self.cache_hits += 1
 
-    def record_batch(self, model: ModelMetrics, size: int, latency_micros: float) -> None:
+    def record_batch(self, model: ModelMetrics, size: int, failures: int, latency_micros: float) -> None:
+        """A batch of ``size`` inputs answered after ``latency_micros``, ``failures`` of them with errors."""
         model.batch_size.insert(size)
+        model.batch_size_buckets.observe(size)
         model.latency.insert(latency_micros)
-        model.throughput.mark(size)
-        model.num_predictions.increment(size)
-        self.aggregate_throughput.mark(size)
-        self.aggregate_num_predictions.increment(size)
+        model.latency_buckets.observe(latency_micros)
+        model.throughput.count += size
+        model.failures += failures
+        self.aggregate_throughput.count += size
 
     # ------------------------------------------------------------------ reports
 
@@ -110,20 +158,21 @@ class MetricsRegistry:
         for app, am in list(self.apps.items()):
             histograms.append({f"app:{app}:prediction_latency": am.latency.report()})
             meters.append({f"app:{app}:prediction_throughput": am.throughput.report()})
-            counters.append({f"app:{app}:num_predictions": am.num_predictions.report()})
-            ratios.append({f"app:{app}:default_prediction_ratio": am.default_ratio.report()})
+            counters.append({f"app:{app}:num_predictions": Counter(am.count).report()})
+            ratios.append({f"app:{app}:default_prediction_ratio": RatioCounter(am.defaults, am.count).report()})
         for (name, version), mm in list(self.models.items()):
             prefix = f"model:{name}:{version}"
             histograms.append({f"{prefix}:prediction_latency": mm.latency.report()})
             meters.append({f"{prefix}:prediction_throughput": mm.throughput.report()})
-            counters.append({f"{prefix}:num_predictions": mm.num_predictions.report()})
-            ratios.append({f"{prefix}:cache_hit_ratio": mm.cache_hit_ratio.report()})
+            counters.append({f"{prefix}:num_predictions": Counter(mm.count).report()})
+            ratios.append({f"{prefix}:cache_hit_ratio": RatioCounter(mm.cache_hits, mm.cache_lookups).report()})
             histograms.append({f"{prefix}:batch_size": mm.batch_size.report()})
         histograms.append({"internal:rpc_request_queueing_delay": self.rpc_queueing_delay.report()})
-        counters.append({"internal:prediction_cache_lookups": self.cache_lookups.report()})
-        ratios.append({"internal:prediction_cache_hit_ratio": self.cache_hit_ratio.report()})
+        counters.append({"internal:prediction_cache_lookups": {"count": str(self.cache_lookups)}})
+        cache_ratio = RatioCounter(self.cache_hits, self.cache_lookups)
+        ratios.append({"internal:prediction_cache_hit_ratio": cache_ratio.report()})
         meters.append({"internal:aggregate_model_throughput": self.aggregate_throughput.report()})
-        counters.append({"internal:aggregate_num_predictions": self.aggregate_num_predictions.report()})
+        counters.append({"internal:aggregate_num_predictions": {"count": str(self.aggregate_throughput.count)}})
         return {
             "counters": counters,
             "ratio_counters": ratios,
@@ -132,32 +181,5 @@ class MetricsRegistry:
         }
 
     def prometheus_text(self) -> str:
-        """Prometheus exposition text (:mod:`query_frontend.prometheus`) with the original exporter's names.
-
-        Each ``{metric: {field: value}}`` becomes a gauge ``<metric>_<field>``;
-        non-numeric fields are skipped. Counters of predictions, defaults and
-        cache lookups also appear as labelled ``clipper_*_total`` counters for
-        new dashboards, then the runtime gauges.
-        """
-        page = PrometheusPage()
-        for group in self.json_report().values():
-            for entry in group:
-                for metric, fields in entry.items():
-                    for fname, value in fields.items():
-                        page.original_gauge(f"{metric}_{fname}", value)
-        page.family("counter", "clipper_app_predictions_total", "Queries answered, by application.",
-                    [({"app": app}, am.num_predictions.count) for app, am in self.apps.items()])
-        page.family("counter", "clipper_app_default_predictions_total", "Queries answered with the default output.",
-                    [({"app": app}, am.default_ratio.numerator) for app, am in self.apps.items()])
-        page.family("counter", "clipper_model_predictions_total", "Inputs evaluated, by model version.",
-                    [({"model": n, "version": v}, mm.num_predictions.count) for (n, v), mm in self.models.items()])
-        page.family("counter", "clipper_prediction_cache_lookups_total", "Prediction-cache lookups.",
-                    [({}, self.cache_lookups.count)])
-        page.family("counter", "clipper_prediction_cache_hits_total", "Prediction-cache hits.",
-                    [({}, self.cache_hit_ratio.numerator)])
-        page.family("counter", "clipper_queries_shed_total", "Queries refused because a model queue was full.",
-                    [({}, self.shed.count)])
-        if self.runtime_gauges is not None:
-            for name, help_text, samples in self.runtime_gauges():
-                page.family("gauge", name, help_text, samples)
-        return page.text()
+        """The Prometheus exposition text (see docs/metrics.md)."""
+        return prometheus.render(self)

@@ -113,15 +113,16 @@ class ModelQueues(Mapping[QueueKey, ModelQueue]):
             found.deadline = deadline
         return found
 
-    def batch_answered(self, replica: Replica, size: int, latency_s: float) -> None:
-        """``replica`` answered a batch of ``size`` after ``latency_s``; it can take the next one."""
+    def batch_answered(self, replica: Replica, size: int, latency_s: float, failures: int = 0) -> None:
+        """``replica`` answered a batch of ``size`` after ``latency_s`` (``failures`` inputs with errors);
+        it can take the next one."""
         queue = replica.queue
         if queue is None:
             return
         queue.controller.observe(size, latency_s, self._batch_slo_s(replica.model_name))
         queue.drain_rate.completed(size, latency_s)
         self.metrics.record_batch(self.metrics.model(replica.model_name, replica.model_version),
-                                  size, latency_s * 1e6)
+                                  size, failures, latency_s * 1e6)
         queue.replica_idle(replica)
 
     def _batch_slo_s(self, model_name: str) -> float:

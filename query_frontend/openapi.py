@@ -8,6 +8,7 @@ from the contract the frontend parses and renders. Rendered once, at start-up.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from importlib import metadata
@@ -19,7 +20,7 @@ from clipper_protocol import query_api as api
 
 Json = dict[str, Any]
 
-_APP_PARAM: Json = {"name": "app", "in": "path", "required": True, "schema": {"type": "string"}}
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
 _SCALARS: dict[Any, Json] = {str: {"type": "string"}, bool: {"type": "boolean"}, int: {"type": "integer"},
                              float: {"type": "number"}}
 
@@ -81,8 +82,11 @@ class _Schemas:
 
 
 def _answer(schemas: _Schemas, answer: api.Answer) -> Json:
-    if answer.content_type == api.TEXT:
-        return {"description": answer.description, "content": {api.TEXT: {"schema": {"type": "string"}}}}
+    if answer.status == 304:
+        return {"description": answer.description}  # no body
+    if answer.content_type != api.JSON:
+        return {"description": answer.description,
+                "content": {answer.content_type: {"schema": {"type": "string"}}}}
     refs = [schemas.ref(shape) for shape in answer.shapes]
     schema: Json = refs[0] if len(refs) == 1 else {"oneOf": refs} if refs else {"type": "object"}
     return {"description": answer.description, "content": {api.JSON: {"schema": schema}}}
@@ -97,7 +101,9 @@ def document() -> Json:
     schemas = _Schemas()
     paths: dict[str, Json] = {}
     for ep in api.ENDPOINTS:
-        item = paths.setdefault(ep.path, {"parameters": [_APP_PARAM]} if ep.path.startswith("/{app}/") else {})
+        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in _PATH_PARAM.findall(ep.path)]
+        item = paths.setdefault(ep.path, {"parameters": params} if params else {})
         operation: Json = {"summary": ep.summary}
         if ep.request is not None:
             operation["requestBody"] = {"required": True,

@@ -78,8 +78,8 @@ class QueryProcessor:
                     found = await wait_until(found.future, deadline)
                 result = QueryResult(query_id, found.value, False)
             except QueryFailed as e:
-                result = QueryResult(query_id, app.default_value, True, e.explanation)
-        self.metrics.app(app.name).record((time.monotonic() - start) * 1e6, 1, int(result.default))
+                result = QueryResult(query_id, app.default_value, True, e.explanation, reason=e.reason)
+        self.metrics.app(app.name).record((time.monotonic() - start) * 1e6, result.reason)
         return result
 
     async def predict_batch(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -13,6 +13,8 @@ class QueryResult:
     output: object
     default: bool
     explanation: str | None = None
+    reason: str | None = field(default=None, kw_only=True)
+    """Why the default output (``query_frontend.errors.DEFAULT_REASONS``); None for a model's output."""
 
 
 @dataclass(slots=True)

@@ -109,10 +109,12 @@ class RpcService:
             replica.quarantined = False
             log.warning("Replica %s answered again; back in rotation", replica.label)
         tasks = batch.tasks
+        failures = 0
         if len(msg.outputs) != len(tasks):
             log.error("Replica %s returned %d outputs for a batch of %d", replica.label, len(msg.outputs), len(tasks))
             self.fail_tasks(tasks, ModelFailed(f"the replica returned {len(msg.outputs)} output(s) for a batch "
                                                f"of {len(tasks)} input(s)"))
+            failures = len(tasks)
         else:
             complete = self.cache.complete
             for task, raw in zip(tasks, msg.outputs):
@@ -122,7 +124,8 @@ class RpcService:
                 else:
                     log.warning("Model %s failed on an input: %s", replica.label, reason)
                     self.cache.fail(task.entry, ModelFailed(reason))
-        self.queues.batch_answered(replica, len(tasks), now - batch.sent_at)
+                    failures += 1
+        self.queues.batch_answered(replica, len(tasks), now - batch.sent_at, failures)
 
     def fail_tasks(self, tasks: list[Task], error: QueryFailed) -> None:
         for task in tasks:

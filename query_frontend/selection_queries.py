@@ -18,7 +18,7 @@ from typing import Any
 
 from query_frontend.cache import ModelOutput
 from query_frontend.config import AppConfig, ClusterConfig
-from query_frontend.errors import NoConnectedModels, Overloaded, QueryFailed
+from query_frontend.errors import NoConnectedModels, Overloaded, QueryFailed, QueueFull
 from query_frontend.model_queues import ModelQueues
 from query_frontend.results import QueryResult, SelectedResult
 from query_frontend.selection import Feedback, SelectionPolicy, Target
@@ -68,17 +68,19 @@ class SelectionQueries:
         targets = self._resolve_targets(app, selector.select(state, packed))
         if not selector.ensemble:
             if not targets:
-                return SelectedResult(query_id, app.default_value, True, NoConnectedModels.explanation)
+                return SelectedResult(query_id, app.default_value, True, NoConnectedModels.explanation,
+                                      reason=NoConnectedModels.reason)
             model, version = targets[0]
             try:
                 found = self.queues.submit(model, version, packed, app.slo_s, deadline)
                 output = found if isinstance(found, ModelOutput) else await wait_until(found.future, deadline)
             except QueryFailed as e:
-                return SelectedResult(query_id, app.default_value, True, e.explanation, ((model, version),))
+                return SelectedResult(query_id, app.default_value, True, e.explanation, ((model, version),),
+                                      reason=e.reason)
             return SelectedResult(query_id, output.value, False, None, ((model, version),))
-        answers, explanation = await self._ask_all(targets, packed, app.slo_s, deadline)
+        answers, why = await self._ask_all(targets, packed, app.slo_s, deadline)
         if not answers:
-            return SelectedResult(query_id, app.default_value, True, explanation, (), True)
+            return SelectedResult(query_id, app.default_value, True, why.explanation, (), True, reason=why.reason)
         by_model = {model: value for (model, _), value in answers.items()}
         combined, used = selector.combine(state, by_model)
         versions = {model: version for model, version in answers}
@@ -86,20 +88,20 @@ class SelectionQueries:
 
     async def _ask_all(
         self, targets: Sequence[ModelVersion], packed: bytes, slo_s: float, deadline: float
-    ) -> tuple[dict[ModelVersion, object], str]:
+    ) -> tuple[dict[ModelVersion, object], QueryFailed]:
         """The answers of every target that answers by ``deadline`` (never later).
 
         Returns the answers and, for when there are none, why.
         """
         answers: dict[ModelVersion, object] = {}
         pending: dict[ModelVersion, asyncio.Future[ModelOutput]] = {}
-        explanation = NoConnectedModels.explanation
+        why: QueryFailed = NoConnectedModels()
         overloaded: Overloaded | None = None
         for target in targets:
             try:
                 found = self.queues.submit(target[0], target[1], packed, slo_s, deadline)
             except QueryFailed as e:
-                explanation = e.explanation
+                why = e
                 continue
             except Overloaded as e:
                 overloaded = e
@@ -109,7 +111,7 @@ class SelectionQueries:
             else:
                 pending[target] = found.future
         if pending:
-            explanation = QueryFailed.explanation
+            why = QueryFailed()
             await wait_all_until(list(pending.values()), deadline)
             for target, future in pending.items():
                 if future.done() and not future.cancelled():
@@ -117,11 +119,11 @@ class SelectionQueries:
                     if error is None:
                         answers[target] = future.result().value
                     elif isinstance(error, QueryFailed):
-                        explanation = error.explanation
+                        why = error
         if not answers and overloaded is not None:
             raise overloaded
         # Keep the targets' order, whatever order the answers came in.
-        return {t: answers[t] for t in targets if t in answers}, explanation
+        return {t: answers[t] for t in targets if t in answers}, why
 
     async def update(self, app: AppConfig, selector: Policy, uid: int, packed: bytes, label: float) -> bool:
         """Learn from one feedback; False if the learned state could not be saved.
@@ -138,7 +140,7 @@ class SelectionQueries:
         try:
             answers, why = await self._ask_all(targets, packed, wait_s, time.monotonic() + wait_s)
         except Overloaded:
-            answers, why = {}, "the models' queues are full"
+            answers, why = {}, QueueFull()
         if not answers:
             self.feedback_unanswered += 1
             log.info("Feedback for %s learned nothing: no model answered (%s)", app.name, why)

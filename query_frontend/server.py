@@ -31,6 +31,7 @@ import logging
 from aiohttp import web
 
 from clipper_service.supervisor import TaskSupervisor
+from query_frontend.app_refresh import AppRefresher
 from query_frontend.cache import PredictionCache
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.http import QueryHandlers
@@ -62,7 +63,7 @@ class QueryFrontend:
     def __init__(self, settings: QueryFrontendSettings) -> None:
         self.settings = settings
         self.config = ClusterConfig()
-        self.metrics = MetricsRegistry()
+        self.metrics = MetricsRegistry(legacy_names=settings.prometheus_legacy_names)
         self.cache = PredictionCache(settings.prediction_cache_size)
         self.tasks = TaskSupervisor("query frontend", log)
         self.redis = RedisConnector(settings.redis_ip, settings.redis_port, settings.redis_password)
@@ -87,7 +88,8 @@ class QueryFrontend:
                                      settings.max_queue_size, lambda: self.handlers.draining, lambda: self._server)
         self.handlers = QueryHandlers(self.processor, self.config, self.metrics, settings.max_batch_inputs,
                                       self.status.readiness, max_body_bytes=settings.max_body_bytes,
-                                      max_input_elements=settings.max_input_elements)
+                                      max_input_elements=settings.max_input_elements,
+                                      lookup_app=AppRefresher(self.config, self.reader).refresh)
         self.metrics.runtime_gauges = self.status.runtime_gauges
         self.query_port = settings.query_port
         """The REST port: the configured one, or the one bound when that was 0."""

@@ -95,6 +95,10 @@ class QueryFrontendSettings:
         "", secret=True,
         help="Registration secret model containers must prove (CLIPPER_RPC_SECRET on their side); empty (the "
         "default, as the original) admits any container. Prefer CLIPPER_QF_RPC_SECRET to the flag, which ps shows.")
+    prometheus_legacy_names: bool = setting(
+        True, help="Also put the original exporter's per-name gauges (app_<app>_num_predictions_count, ...) on "
+        "/metrics/prometheus, where the name is a valid metric name; the labelled clipper_* families are always "
+        "there (docs/metrics.md).")
     log_level: str = setting("INFO", parse=parse_log_level, check=one_of("CRITICAL", "ERROR", "WARNING", "INFO",
                                                                          "DEBUG"),
                              help="Level of the frontend's log (CRITICAL, ERROR, WARNING, INFO or DEBUG).")

@@ -8,6 +8,10 @@ Prometheus container; replicas are added and removed by rewriting it in
 place (a bind-mounted file must keep its inode) and POSTing ``/-/reload``.
 
 The file is JSON, which is valid YAML, so no YAML library is needed.
+:func:`global_config` and :func:`query_job` are not Docker-specific: the
+local cluster's Prometheus (``clipper_admin.local.prometheus``) uses them
+too, so both clusters have the same jobs. This module imports nothing of the
+Docker engine, so importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from clipper_admin.container_manager import CLIPPER_INTERNAL_METRIC_PORT, CLIPPER_INTERNAL_QUERY_PORT
-from clipper_admin.docker.engine import Logger
+
+if TYPE_CHECKING:
+    from clipper_admin.docker.engine import Logger
 
 QUERY_JOB = "query"
 QUERY_METRICS_PATH = "/metrics/prometheus"
@@ -31,18 +37,22 @@ SCRAPE_INTERVAL = "5s"
 _RELOAD_TIMEOUT_S = 10
 
 
+def global_config(interval: str = SCRAPE_INTERVAL) -> dict[str, Any]:
+    """The ``global`` section: scrape and evaluation every ``interval`` (the original's 5 s)."""
+    return {"evaluation_interval": interval, "scrape_interval": interval}
+
+
+def query_job(targets: list[str]) -> dict[str, Any]:
+    """The scrape job of the query frontends at ``targets`` (``host:port`` each)."""
+    return {"job_name": QUERY_JOB, "metrics_path": QUERY_METRICS_PATH, "static_configs": [{"targets": targets}]}
+
+
 def initial_config(query_frontend_names: str | list[str]) -> dict[str, Any]:
     """Global 5 s intervals (the original's) and the job of the query frontend(s)."""
     names = [query_frontend_names] if isinstance(query_frontend_names, str) else list(query_frontend_names)
     return {
-        "global": {"evaluation_interval": SCRAPE_INTERVAL, "scrape_interval": SCRAPE_INTERVAL},
-        "scrape_configs": [
-            {
-                "job_name": QUERY_JOB,
-                "metrics_path": QUERY_METRICS_PATH,
-                "static_configs": [{"targets": [f"{name}:{CLIPPER_INTERNAL_QUERY_PORT}" for name in names]}],
-            }
-        ],
+        "global": global_config(),
+        "scrape_configs": [query_job([f"{name}:{CLIPPER_INTERNAL_QUERY_PORT}" for name in names])],
     }
 
 

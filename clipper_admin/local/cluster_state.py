@@ -6,6 +6,7 @@ Layout of a cluster directory::
     logs/<process>.log      stdout and stderr of each process
     logs/<replica>.ready    written by a model replica once it serves
     redis/                  Redis data (append-only file)
+    prometheus/             Prometheus's configuration, replica targets and data (see ``prometheus``)
     models/<name>/<version>/<build>/  packaged models, one directory per build (see ``packaging``)
 
 Any Python process may read or change the cluster: ``cluster.json`` is
@@ -34,6 +35,7 @@ ROLE_REDIS = "redis"
 ROLE_MANAGEMENT = "management_frontend"
 ROLE_QUERY = "query_frontend"
 ROLE_MODEL = "model"
+ROLE_PROMETHEUS = "prometheus"
 
 _STATE_VERSION = 1
 
@@ -60,6 +62,10 @@ class ClusterPaths:
     @property
     def redis_dir(self) -> Path:
         return self.root / "redis"
+
+    @property
+    def prometheus_dir(self) -> Path:
+        return self.root / "prometheus"
 
     @property
     def models_dir(self) -> Path:
@@ -141,6 +147,8 @@ class ClusterState:
     # Last replica number used per ``name_version`` label; never reused, so a
     # new replica never appends to an old replica's log.
     replica_seq: dict[str, int] = field(default_factory=dict)
+    # Port of the cluster's Prometheus (on 127.0.0.1); None when it runs without one.
+    prometheus_port: int | None = None
 
     def next_replica_name(self, label: str) -> str:
         n = self.replica_seq.get(label, 0) + 1
@@ -155,8 +163,12 @@ class ClusterState:
             if p.role == ROLE_MODEL and p.replica is not None and (label is None or p.replica.label == label)
         ]
 
+    def prometheus(self) -> ProcessRecord | None:
+        """The record of the cluster's Prometheus, if it has one."""
+        return next((p for p in self.processes.values() if p.role == ROLE_PROMETHEUS), None)
+
     def core(self) -> list[ProcessRecord]:
-        """Redis (when managed) and the two frontends, in start order."""
+        """Redis (when managed) and the two frontends, in start order (Prometheus is optional: not here)."""
         order = (ROLE_REDIS, ROLE_MANAGEMENT, ROLE_QUERY)
         return sorted((p for p in self.processes.values() if p.role in order), key=lambda p: order.index(p.role))
 
@@ -179,6 +191,7 @@ class ClusterState:
             created_at=float(data["created_at"]),
             processes={k: ProcessRecord.from_json(v) for k, v in data.get("processes", {}).items()},
             replica_seq={k: int(v) for k, v in data.get("replica_seq", {}).items()},
+            prometheus_port=int(data["prometheus_port"]) if data.get("prometheus_port") is not None else None,
         )
 
 

@@ -1,4 +1,4 @@
-"""The core processes of a local cluster: Redis, the management frontend, the query frontend.
+"""The core processes of a local cluster: Redis, the frontends, and Prometheus when it has one.
 
 Each is started detached (see ``processes.spawn``), recorded in the
 cluster's state at once (so ``stop_all`` finds it even if start-up fails
@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass
 
 from clipper_admin._http import ADMIN_TOKEN_ENV
-from clipper_admin.local import launch
+from clipper_admin.local import launch, prometheus
 from clipper_admin.local.cluster_state import (
     ROLE_MANAGEMENT,
+    ROLE_PROMETHEUS,
     ROLE_QUERY,
     ROLE_REDIS,
     ClusterPaths,
@@ -30,6 +31,7 @@ ROLE_NAMES = {
     ROLE_REDIS: "Redis",
     ROLE_MANAGEMENT: "Management frontend",
     ROLE_QUERY: "Query frontend",
+    ROLE_PROMETHEUS: "Prometheus",
 }
 
 
@@ -85,8 +87,23 @@ def start_core(
     start_process(paths, state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, state.rpc_port], timeout_s)
 
 
+def start_prometheus(paths: ClusterPaths, state: ClusterState, binary: str, scrape_interval: str, timeout_s: float,
+                     logger: launch.Logger) -> None:  # fmt: skip
+    """Start Prometheus on 127.0.0.1:``state.prometheus_port`` and wait until ``/-/ready`` answers.
+
+    It scrapes the query frontend and the replicas of the targets file (see
+    ``prometheus``). Raises ClipperException with its log if it fails.
+    """
+    assert state.prometheus_port is not None
+    logger.info("Starting Prometheus on 127.0.0.1:%d", state.prometheus_port)
+    prometheus.write_config(paths, state, scrape_interval)
+    cmd = prometheus.command(binary, paths, state.prometheus_port)
+    record = start_process(paths, state, ROLE_PROMETHEUS, ROLE_PROMETHEUS, cmd, [state.prometheus_port], timeout_s)
+    launch.wait_until(record, paths, ROLE_NAMES[ROLE_PROMETHEUS], prometheus.ready(state.prometheus_port), timeout_s)
+
+
 def start_process(paths: ClusterPaths, state: ClusterState, name: str, role: str, cmd: list[str], ports: list[int],
-                  timeout_s: float, env: dict[str, str] | None = None) -> None:  # fmt: skip
+                  timeout_s: float, env: dict[str, str] | None = None) -> ProcessRecord:  # fmt: skip
     """Spawn one core process, record it, and wait until it listens on every port of ``ports``."""
     log = paths.log_file(name)
     handle = spawn(cmd, log, env=launch.child_env(env), cwd=paths.root)
@@ -96,3 +113,4 @@ def start_process(paths: ClusterPaths, state: ClusterState, name: str, role: str
     what = ROLE_NAMES[role]
     for port in ports:
         launch.wait_until(record, paths, what, launch.listening(port), timeout_s)
+    return record

@@ -1,13 +1,14 @@
 """``LocalContainerManager``: a Clipper cluster of plain processes on this machine.
 
 It mirrors ``DockerContainerManager`` with processes instead of containers:
-Redis, the management frontend, the query frontend and one process per model
-replica, each detached in a session of its own so the cluster outlives the
+Redis, the management frontend, the query frontend, Prometheus (when
+installed) and one process per model replica, each detached in a session of its own so the cluster outlives the
 Python process that started it. The cluster's state lives in a directory
 (``$CLIPPER_HOME/clusters/<name>`` by default; see ``cluster_state``), so
 another Python process can ``connect()`` to it, scale it or stop it.
 Starting the core processes is ``core_processes``'s job; packaging and
-model replicas are ``models``'s (a mixin of the manager).
+model replicas are ``models``'s (a mixin of the manager); Prometheus's
+configuration and targets ``prometheus``'s.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from clipper_admin._base import ClusterAdapter
 from clipper_admin.container_manager import ContainerManager
 from clipper_admin.exceptions import ClipperException
-from clipper_admin.local import launch
+from clipper_admin.docker.prometheus_config import SCRAPE_INTERVAL
+from clipper_admin.local import launch, prometheus
 from clipper_admin.local.cluster_state import (
     ROLE_REDIS,
     ClusterLock,
@@ -29,7 +31,7 @@ from clipper_admin.local.cluster_state import (
     default_clusters_root,
     load_state,
 )
-from clipper_admin.local.core_processes import ROLE_NAMES, QueryFrontendSettings, start_core
+from clipper_admin.local.core_processes import ROLE_NAMES, QueryFrontendSettings, start_core, start_prometheus
 from clipper_admin.local.models import LocalModels
 from clipper_admin.local.processes import is_alive, log_tail, terminate
 from clipper_protocol import constants
@@ -41,7 +43,12 @@ _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 @dataclass(frozen=True)
 class ProcessStatus:
-    """One process of the cluster as ``process_status()`` reports it."""
+    """One process of the cluster as ``process_status()`` reports it.
+
+    ``model`` is ``name:version`` and ``metrics`` the ``host:port`` its
+    Prometheus metrics are served on (``/metrics``), for model replicas;
+    None for the other processes.
+    """
 
     name: str
     role: str
@@ -49,6 +56,7 @@ class ProcessStatus:
     alive: bool
     log: str
     model: str | None = None
+    metrics: str | None = None
 
 
 class LocalContainerManager(LocalModels, ContainerManager):
@@ -62,9 +70,14 @@ class LocalContainerManager(LocalModels, ContainerManager):
         Ports to use; 0 picks a free one.
     redis_ip : str, optional
         Use the Redis at ``redis_ip:redis_port`` instead of starting one.
-    prometheus_port : int
-        Accepted for parity with DockerContainerManager; unused (the query
-        frontend serves Prometheus text itself).
+    prometheus_port : int or None
+        Port of the cluster's Prometheus (on 127.0.0.1), which scrapes the
+        query frontend and every model replica as the Docker cluster's does;
+        0 picks a free port, None runs without. With the default (9090) a
+        taken port falls back to a free one, and a missing ``prometheus``
+        binary (Debian: ``apt-get install prometheus``; or
+        ``$CLIPPER_PROMETHEUS``) only logs a warning; any other port
+        requires both.
     host : str
         The address clients use to reach the cluster.
     cluster_dir : str or Path, optional
@@ -83,6 +96,8 @@ class LocalContainerManager(LocalModels, ContainerManager):
     """
 
     startup_timeout_s: float = 60.0
+    #: How often Prometheus scrapes (and evaluates); the original's 5 s.
+    prometheus_scrape_interval: str = SCRAPE_INTERVAL
     replica_ready_timeout_s: float = 120.0
     stop_grace_s: float = 10.0
 
@@ -94,7 +109,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
         clipper_rpc_port: int = constants.RPC_SERVICE_PORT,
         redis_ip: str | None = None,
         redis_port: int = constants.REDIS_PORT,
-        prometheus_port: int = 9090,
+        prometheus_port: int | None = prometheus.DEFAULT_PORT,
         host: str = "localhost",
         cluster_dir: str | Path | None = None,
         admin_token: str | None = None,
@@ -109,6 +124,8 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.redis_ip = redis_ip
         self.external_redis = redis_ip is not None
         self.redis_port = redis_port
+        # What was asked for; ``prometheus_port`` is then the running one's (None: none runs).
+        self.requested_prometheus_port = prometheus_port
         self.prometheus_port = prometheus_port
         self.host = host
         self.admin_token = admin_token or None
@@ -134,6 +151,13 @@ class LocalContainerManager(LocalModels, ContainerManager):
         return f"{self.host}:{self.clipper_query_port}"
 
     def get_metric_addr(self) -> str:
+        """The cluster's Prometheus once connected to a cluster that runs one, else the query frontend.
+
+        Prometheus listens on 127.0.0.1 only, so only a loopback name reaches it.
+        """
+        if self.connected and self.prometheus_port is not None:
+            host = self.host if self.host in _LOOPBACK_HOSTS else "127.0.0.1"
+            return f"{host}:{self.prometheus_port}"
         return f"{self.host}:{self.clipper_query_port}"
 
     # ---------------------------------------------------------------- lifecycle
@@ -149,11 +173,14 @@ class LocalContainerManager(LocalModels, ContainerManager):
         qf_http_timeout_content: int = 300,
         num_frontend_replicas: int = 1,
     ) -> None:
-        """Start Redis, the management frontend and the query frontend, then connect.
+        """Start Redis, the management frontend, the query frontend and Prometheus, then connect.
 
         The image arguments are ignored: the frontends run from this Python
         installation. Raises ClipperException if a live cluster of this name
         exists, a port is taken, or a process fails to start (with its log).
+        Prometheus is left out with ``prometheus_port=None``, and with a
+        warning when the default port is asked for but no ``prometheus``
+        binary is installed.
         """
         if num_frontend_replicas != 1:
             raise ClipperException(
@@ -162,6 +189,8 @@ class LocalContainerManager(LocalModels, ContainerManager):
             )
         with self._lock.held():
             self._refuse_if_running()
+            prometheus_binary = prometheus.choose_binary(self.requested_prometheus_port, self.logger)
+            prometheus_port = self._prometheus_port_to_ask() if prometheus_binary is not None else None
             ports = launch.choose_ports(
                 [
                     ("clipper_query_port", "query frontend REST API", self.clipper_query_port),
@@ -169,7 +198,11 @@ class LocalContainerManager(LocalModels, ContainerManager):
                     ("clipper_rpc_port", "query frontend RPC service", self.clipper_rpc_port),
                 ]
                 + ([] if self.external_redis else [("redis_port", "Redis", self.redis_port)])
+                + ([] if prometheus_port is None else [("prometheus_port", "Prometheus", prometheus_port)])
             )
+            if self.requested_prometheus_port == prometheus.DEFAULT_PORT and prometheus_port == 0:
+                self.logger.warning("Port %d for Prometheus is in use; using port %d instead",
+                                    prometheus.DEFAULT_PORT, ports["prometheus_port"])  # fmt: skip
             state = ClusterState(
                 cluster_name=self.cluster_name,
                 host=self.host,
@@ -179,6 +212,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 redis_ip=self.redis_ip or "127.0.0.1",
                 redis_port=ports.get("redis_port", self.redis_port),
                 managed_redis=not self.external_redis,
+                prometheus_port=ports.get("prometheus_port"),
             )
             for d in (self.paths.logs_dir, self.paths.redis_dir):
                 d.mkdir(parents=True, exist_ok=True)
@@ -187,6 +221,9 @@ class LocalContainerManager(LocalModels, ContainerManager):
             )
             try:
                 start_core(self.paths, state, settings, self.admin_token, self.startup_timeout_s, self.logger)
+                if prometheus_binary is not None:
+                    start_prometheus(self.paths, state, prometheus_binary, self.prometheus_scrape_interval,
+                                     self.startup_timeout_s, self.logger)  # fmt: skip
                 self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
             except BaseException:
                 # Leave no half cluster behind; the logs stay for inspection.
@@ -194,6 +231,16 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 self.paths.state_file.unlink(missing_ok=True)
                 raise
         self.connect()
+
+    def _prometheus_port_to_ask(self) -> int:
+        """The requested port; 0 (any) for the default 9090 when it is taken (Prometheus is optional)."""
+        port = self.requested_prometheus_port
+        assert port is not None
+        others = (self.clipper_query_port, self.clipper_management_port, self.clipper_rpc_port,
+                  *(() if self.external_redis else (self.redis_port,)))  # fmt: skip
+        if port == prometheus.DEFAULT_PORT and (port in others or not launch.port_is_free(port)):
+            return 0
+        return port
 
     def _refuse_if_running(self) -> None:
         state = load_state(self.paths)
@@ -207,7 +254,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
         # A new cluster starts with empty Redis and logs, as a new Docker
         # cluster gets fresh containers; packaged models are kept.
         self.paths.state_file.unlink(missing_ok=True)
-        for d in (self.paths.logs_dir, self.paths.redis_dir):
+        for d in (self.paths.logs_dir, self.paths.redis_dir, self.paths.prometheus_dir):
             shutil.rmtree(d, ignore_errors=True)
 
     def connect(self) -> None:
@@ -229,6 +276,12 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.clipper_management_port = state.management_port
         self.clipper_rpc_port = state.rpc_port
         self.redis_port = state.redis_port
+        self.prometheus_port = state.prometheus_port
+        prom = state.prometheus()
+        if prom is not None and not is_alive(prom.handle):
+            # Metrics are optional: the cluster still serves without them.
+            self.logger.warning("%s Metrics are not collected until the cluster is restarted.",
+                                launch.describe_death(prom, self.paths, ROLE_NAMES[prom.role]))  # fmt: skip
         # Best effort: a deploy in another process may hold the lock for a while.
         with self._lock.try_held() as locked:
             if locked:
@@ -265,7 +318,8 @@ class LocalContainerManager(LocalModels, ContainerManager):
 
     def _remove_cluster_files(self, keep_logs: bool = True) -> None:
         root = self.paths.root
-        for d in (self.paths.redis_dir, self.paths.models_dir, *(() if keep_logs else (self.paths.logs_dir,))):
+        dirs = (self.paths.redis_dir, self.paths.prometheus_dir, self.paths.models_dir)
+        for d in (*dirs, *(() if keep_logs else (self.paths.logs_dir,))):
             shutil.rmtree(d, ignore_errors=True)
         for f in (self.paths.state_file, *root.glob(".cluster.*.json")):
             f.unlink(missing_ok=True)
@@ -296,6 +350,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
             ProcessStatus(
                 p.name, p.role, p.pid, is_alive(p.handle), str(self.paths.root / p.log),
                 f"{p.replica.model_name}:{p.replica.model_version}" if p.replica else None,
+                prometheus.replica_metrics_addr(p.replica) if p.replica else None,
             )
             for p in state.processes.values()
         ]  # fmt: skip

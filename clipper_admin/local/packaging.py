@@ -35,6 +35,8 @@ RUNTIME_PYTORCH = "pytorch"
 RUNTIME_ONNX = "onnx"
 RUNTIME_TENSORFLOW = "tensorflow"
 RUNTIME_KERAS = "keras"
+RUNTIME_PYSPARK = "pyspark"
+RUNTIME_MXNET = "mxnet"
 
 # Module each runtime runs as ``python -m <module>``.
 RUNTIME_MODULES = {
@@ -44,6 +46,8 @@ RUNTIME_MODULES = {
     RUNTIME_ONNX: "model_containers.onnx_container",
     RUNTIME_TENSORFLOW: "model_containers.tf_container",
     RUNTIME_KERAS: "model_containers.keras_container",
+    RUNTIME_PYSPARK: "model_containers.pyspark_container",
+    RUNTIME_MXNET: "model_containers.mxnet_container",
 }
 
 # Framework runtimes: the modules they need in this Python, and how to get them.
@@ -52,7 +56,12 @@ _FRAMEWORK_RUNTIMES = {
     RUNTIME_ONNX: (("onnxruntime",), "pip install onnxruntime"),
     RUNTIME_TENSORFLOW: (("tensorflow",), "pip install tensorflow-cpu"),
     RUNTIME_KERAS: (("keras", "tensorflow"), "pip install tensorflow-cpu"),
+    RUNTIME_PYSPARK: (("pyspark",), "pip install pyspark"),
+    # MXNet 1.9.1 needs numpy<1.24, which TensorFlow and PyTorch do not run on: a virtualenv of its own.
+    RUNTIME_MXNET: (("mxnet",), "pip install mxnet==1.9.1 'numpy<1.24' in a virtualenv of its own"),
 }
+#: What PySpark's replicas need besides the module: a Java runtime (Spark 4 runs on Java 17 or later).
+JAVA_INSTALL = "apt-get install openjdk-17-jre-headless"
 
 
 def _framework_runtime(base: str) -> str | None:
@@ -65,6 +74,10 @@ def _framework_runtime(base: str) -> str | None:
         return RUNTIME_TENSORFLOW
     if re.fullmatch(r"keras(\d*)-container(:.*)?", base):
         return RUNTIME_KERAS
+    if re.fullmatch(r"pyspark(\d*)-container(:.*)?", base):
+        return RUNTIME_PYSPARK
+    if re.fullmatch(r"mxnet(\d*)-container(:.*)?", base):
+        return RUNTIME_MXNET
     return None
 
 
@@ -76,6 +89,26 @@ def _require_framework(runtime: str, image: str) -> None:
             f"LocalContainerManager serves {image} with this Python's {', '.join(missing)}, which is not "
             f"installed ({sys.executable}): {install}, or use DockerContainerManager"
         )
+    if runtime == RUNTIME_PYSPARK:
+        _require_java(image)
+
+
+def _require_java(image: str) -> None:
+    """Refuse PySpark models when the host has no Java: the replica's Spark would fail to start."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        if os.access(os.path.join(java_home, "bin", "java"), os.X_OK):
+            return
+        where = f"JAVA_HOME={java_home} has no bin/java"
+    elif shutil.which("java") is not None:
+        return
+    else:
+        where = "no java on PATH and JAVA_HOME unset"
+    raise ClipperException(
+        f"LocalContainerManager serves {image} with this Python's pyspark, which needs a Java runtime (17 or "
+        f"later) on this host ({where}): {JAVA_INSTALL} (Debian/Ubuntu) or set JAVA_HOME, "
+        "or use DockerContainerManager"
+    )
 
 
 def runtime_for_image(image: str) -> str:
@@ -93,8 +126,8 @@ def runtime_for_image(image: str) -> str:
         _require_framework(framework, image)
         return framework
     raise ClipperException(
-        "LocalContainerManager can only run Python closures, PyTorch, ONNX, TensorFlow and Keras models and noop "
-        "models; "
+        "LocalContainerManager can only run Python closures, PyTorch, ONNX, TensorFlow, Keras, PySpark and MXNet "
+        "models and noop models; "
         f"use DockerContainerManager for image {image}"
     )
 

@@ -3,7 +3,9 @@
 Each replica runs under ``restarter.py``, which starts it again when it
 fails after it was ready (Docker's ``on-failure`` restart policy).
 
-Callers hold the cluster lock; every function saves the state it changes.
+Callers hold the cluster lock; every function saves the state it changes,
+and with it the targets file of the cluster's Prometheus (if it has one),
+so Prometheus scrapes exactly the recorded replicas.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from clipper_admin.container_manager import create_model_container_label
 from clipper_admin.exceptions import ClipperException
-from clipper_admin.local import launch
+from clipper_admin.local import launch, prometheus
 from clipper_admin.local.cluster_state import ROLE_MODEL, ClusterPaths, ClusterState, ProcessRecord, ReplicaInfo, save_state
 from clipper_admin.local.packaging import LocalImage
 from clipper_admin.local.processes import is_alive, spawn, terminate
@@ -22,6 +24,12 @@ from clipper_admin.local.redis_server import free_port
 
 #: Runs each replica and restarts it on failure (a script: it imports only the standard library).
 RESTARTER = Path(__file__).with_name("restarter.py")
+
+
+def _save(paths: ClusterPaths, state: ClusterState) -> None:
+    """Save the state, then point Prometheus at its replicas."""
+    save_state(paths, state)
+    prometheus.write_targets(paths, state)
 
 
 def start_replicas(
@@ -73,7 +81,7 @@ def start_replicas(
         )  # fmt: skip
         state.processes[pname] = record
         started.append(record)
-        save_state(paths, state)  # record each pid at once: stop_all must find it
+        _save(paths, state)  # record each pid at once: stop_all must find it
     _wait_ready(paths, state, started, ready_timeout_s)
 
 
@@ -90,7 +98,7 @@ def _wait_ready(paths: ClusterPaths, state: ClusterState, started: list[ProcessR
             del state.processes[record.name]
             failures.append(str(e))
     if failures:
-        save_state(paths, state)
+        _save(paths, state)
         raise ClipperException("\n".join(failures))
 
 
@@ -100,7 +108,7 @@ def stop_replicas(paths: ClusterPaths, state: ClusterState, doomed: list[Process
     for p in doomed:
         del state.processes[p.name]
         paths.ready_file(p.name).unlink(missing_ok=True)
-    save_state(paths, state)
+    _save(paths, state)
 
 
 def prune_dead(paths: ClusterPaths, state: ClusterState, logger: launch.Logger) -> None:
@@ -111,4 +119,4 @@ def prune_dead(paths: ClusterPaths, state: ClusterState, logger: launch.Logger) 
         del state.processes[p.name]
         paths.ready_file(p.name).unlink(missing_ok=True)
     if dead:
-        save_state(paths, state)
+        _save(paths, state)

@@ -46,12 +46,14 @@ class ConfigReader:
         self._on_app_added = on_app_added
         self.snapshots_started = 0
         self.snapshots_completed = 0
+        self._changes = 0  # notifications and snapshots applied: a read racing one of them is older
 
     def _db(self, db: rs.RedisDB) -> aioredis.Redis:
         return self.connector.db(db)
 
     async def apply(self, channel: str) -> None:
         """Re-read what a keyspace notification (``__keyspace@<db>__:<key>``) names."""
+        self._changes += 1
         head, _, key = channel.partition(":")
         db = int(head[len("__keyspace@"):-2])
         if db == rs.RedisDB.APPLICATIONS or db == rs.RedisDB.APP_MODEL_LINKS:
@@ -72,6 +74,7 @@ class ConfigReader:
         snapshot that started after a write has seen it once it completed.
         """
         self.snapshots_started += 1
+        self._changes += 1
         await self._read_snapshot()
         self.snapshots_completed += 1
 
@@ -137,8 +140,22 @@ class ConfigReader:
             log.warning("Ignoring malformed application %r: %s", name, e)
             return None
 
-    async def _reload_app(self, name: str) -> None:
+    async def refresh_app(self, name: str) -> None:
+        """Read application ``name`` now, for a query that named it before its notification arrived.
+
+        (A client may register or link and query at once.) What it read is
+        dropped if a notification or snapshot was applied meanwhile: that
+        one is at least as new.
+        """
+        before = self._changes
         app = await self._read_app(name)
+        if self._changes == before:
+            await self._install_app(name, app)
+
+    async def _reload_app(self, name: str) -> None:
+        await self._install_app(name, await self._read_app(name))
+
+    async def _install_app(self, name: str, app: AppConfig | None) -> None:
         old = self.config.apps.get(name)
         if app is None:
             if self.config.apps.pop(name, None) is not None:

@@ -25,7 +25,7 @@ TOKEN = "local-admin-token-0123456789abcdef"
 def make_cm(cluster_dir: Path, **kwargs: object) -> LocalContainerManager:
     return LocalContainerManager(cluster_name="tok", cluster_dir=cluster_dir, clipper_query_port=0,
                                  clipper_management_port=0, clipper_rpc_port=0, redis_port=0,
-                                 **kwargs)  # type: ignore[arg-type]
+                                 prometheus_port=None, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def feature_sum(xs: list[Any]) -> list[str]:
 def conn(tmp_path: Path) -> Iterator[ClipperConnection]:
     cm = LocalContainerManager(
         cluster_name="deploy-waits", clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0,
-        redis_port=0, cluster_dir=tmp_path / "cluster",
+        redis_port=0, prometheus_port=None, cluster_dir=tmp_path / "cluster",
     )  # fmt: skip
     connection = ClipperConnection(cm)
     connection.start_clipper()

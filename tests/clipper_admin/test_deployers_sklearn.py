@@ -97,7 +97,7 @@ def test_invalid_arguments_are_refused_before_any_work() -> None:
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClipperConnection]:
     manager = LocalContainerManager(
         cluster_name="sklearn", clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0,
-        redis_port=0, cluster_dir=tmp_path_factory.mktemp("local") / "cluster",
+        redis_port=0, prometheus_port=None, cluster_dir=tmp_path_factory.mktemp("local") / "cluster",
     )  # fmt: skip
     connection = ClipperConnection(manager)
     connection.start_clipper()

@@ -33,6 +33,7 @@ def make_cm(cluster_dir: Path, **kwargs: object) -> LocalContainerManager:
         "clipper_management_port": 0,
         "clipper_rpc_port": 0,
         "redis_port": 0,
+        "prometheus_port": None,  # Prometheus has tests of its own (test_local_prometheus.py)
     }
     ports.update(kwargs)
     return LocalContainerManager(cluster_name="t", cluster_dir=cluster_dir, **ports)  # type: ignore[arg-type]
@@ -100,7 +101,7 @@ def test_cluster_outlives_the_process_that_started_it(tmp_path: Path) -> None:
         """
         import sys
         from clipper_admin.local import LocalContainerManager
-        cm = LocalContainerManager("t", 0, 0, 0, redis_port=0, cluster_dir=sys.argv[1])
+        cm = LocalContainerManager("t", 0, 0, 0, redis_port=0, prometheus_port=None, cluster_dir=sys.argv[1])
         cm.start_clipper()
         """,
         str(cluster_dir),

@@ -42,7 +42,7 @@ def conn(tmp_path: Path) -> Iterator[ClipperConnection]:
     """A local cluster serving app ``sums`` with model ``m:1`` = feature_sum."""
     cm = LocalContainerManager(
         cluster_name="immutable", clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0,
-        redis_port=0, cluster_dir=tmp_path / "cluster",
+        redis_port=0, prometheus_port=None, cluster_dir=tmp_path / "cluster",
     )  # fmt: skip
     connection = ClipperConnection(cm)
     connection.start_clipper()

@@ -34,7 +34,7 @@ CLOSURE_IMAGE = "clipper/python311-closure-container:develop"
 def cm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalContainerManager]:
     manager = LocalContainerManager(
         cluster_name="models", clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0,
-        redis_port=0, cluster_dir=tmp_path_factory.mktemp("local") / "cluster",
+        redis_port=0, prometheus_port=None, cluster_dir=tmp_path_factory.mktemp("local") / "cluster",
     )  # fmt: skip
     manager.start_clipper()
     try:

@@ -54,6 +54,7 @@ def served(conn: ClipperConnection, app: str, rows: np.ndarray, expected: list[A
 def local_cluster(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[ClipperConnection]:
     manager = LocalContainerManager(
         cluster_name=name, clipper_query_port=0, clipper_management_port=0, clipper_rpc_port=0, redis_port=0,
+        prometheus_port=None,
         cluster_dir=tmp_path_factory.mktemp("local") / "cluster",
     )  # fmt: skip
     connection = ClipperConnection(manager)

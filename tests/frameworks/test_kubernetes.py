@@ -22,7 +22,9 @@ CLOSURE = images.image(images.closure_container_name())
 FRAMEWORK_IMAGES = [images.image(images.framework_container_name("pytorch")), images.image(images.ONNX_CONTAINER),
                     images.image(images.CAFFE2_ONNX_CONTAINER), images.image(images.framework_container_name("tf")),
                     images.image(images.TF_CONTAINER), images.image(images.framework_container_name("keras")),
-                    images.image(images.KERAS_CONTAINER)]
+                    images.image(images.KERAS_CONTAINER), images.image(images.framework_container_name("pyspark")),
+                    images.image(images.PYSPARK_CONTAINER), images.image(images.framework_container_name("mxnet")),
+                    images.image(images.MXNET_CONTAINER)]
 
 
 def spec(**kwargs: Any) -> m.ClusterSpec:

@@ -67,18 +67,20 @@ def test_given_resources_win(make_manager: Callable[..., KubernetesContainerMana
 
 
 @pytest.mark.docker
-def test_a_tensorflow_image_gets_the_tensorflow_resources(
-    make_manager: Callable[..., KubernetesContainerManager], fake_k8s: FakeApiServer
+@pytest.mark.parametrize("framework, name", [("tensorflow", "tf"), ("pyspark", "pyspark")])
+def test_a_framework_image_gets_its_resources(
+    make_manager: Callable[..., KubernetesContainerManager], fake_k8s: FakeApiServer, framework: str, name: str
 ) -> None:
+    image = images.image(images.framework_container_name(name))
     docker = pytest.importorskip("docker")
     try:
         client = docker.from_env(timeout=30)
-        client.images.get(TF_IMAGE)
+        client.images.get(image)
         client.close()
     except Exception as e:  # noqa: BLE001 - no engine or no image
-        skip_or_fail(f"needs the Docker engine and {TF_IMAGE} (`make images`): {e}")
-    assert image_framework(TF_IMAGE) == "tensorflow"
+        skip_or_fail(f"needs the Docker engine and {image} (`make images`): {e}")
+    assert image_framework(image) == framework
     cm = make_manager(kubernetes_proxy_addr="127.0.0.1:8080", useInternalIP=True)
     cm.start_clipper(*START)
-    cm.deploy_model("tf-digits", "1", "doubles", TF_IMAGE)
-    assert replica_resources(fake_k8s, "tf-digits") == m.FRAMEWORK_MODEL_RESOURCES["tensorflow"]
+    cm.deploy_model("digits", "1", "doubles", image)
+    assert replica_resources(fake_k8s, "digits") == m.FRAMEWORK_MODEL_RESOURCES[framework]

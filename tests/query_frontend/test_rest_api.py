@@ -179,7 +179,8 @@ async def test_openapi_document_describes_every_route(qf: RunningFrontend) -> No
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
     handlers = qf.frontend.handlers
-    served = set(handlers.fixed_routes) | {f"/{{app}}/{name}" for name in handlers.app_routes}
+    served = (set(handlers.fixed_routes) | set(handlers.asset_routes)
+              | {f"/{{app}}/{name}" for name in handlers.app_routes})
     assert set(doc["paths"]) == served
     for path, methods in handlers.fixed_routes.items():
         assert set(doc["paths"][path]) == {m.lower() for m in methods}

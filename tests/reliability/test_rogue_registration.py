@@ -103,7 +103,7 @@ def test_local_container_manager_passes_the_secret_on(tmp_path: Path, monkeypatc
     monkeypatch.setenv("CLIPPER_QF_RPC_SECRET", "local-secret")
     monkeypatch.setenv("CLIPPER_RPC_SECRET", "local-secret")
     cm = LocalContainerManager(cluster_name="secret", clipper_query_port=0, clipper_management_port=0,
-                               clipper_rpc_port=0, redis_port=0, cluster_dir=tmp_path / "cluster")
+                               clipper_rpc_port=0, redis_port=0, prometheus_port=None, cluster_dir=tmp_path / "cluster")
     cm.start_clipper()
     try:
         admin = f"http://{cm.get_admin_addr()}/admin"
