@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BASE_STAMP := $(VENV)/.installed-base
 # The MXNet client's virtualenv: MXNet 1.9.1 needs numpy<1.24, the test extra numpy>=1.26.
 MXNET_VENV := build/mxnet-venv
 MXNET_STAMP := $(MXNET_VENV)/.installed
@@ -13,11 +14,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install --quiet -e ".[test]"
+# Versions pinned by constraints.txt, so a clone installs the same ones later.
+$(BASE_STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e .
+	touch $(BASE_STAMP)
+
+$(STAMP): $(BASE_STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+## The library, the frontends and the `clipper` command, in .venv (no test tools, no frameworks).
+install: $(BASE_STAMP)
 
 ## The MXNet client's own virtualenv (tests/frameworks/test_mxnet.py runs in it).
 mxnet-venv: $(MXNET_STAMP)
@@ -29,11 +36,11 @@ $(MXNET_STAMP): pyproject.toml tests/frameworks/requirements-mxnet-venv.txt
 	touch $(MXNET_STAMP)
 
 ## Start a local cluster, deploy a model, query it, print the curl line.
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(PY) examples/demo.py
 
 ## Stop the demo cluster.
-demo-stop: $(STAMP)
+demo-stop: $(BASE_STAMP)
 	$(VENV)/bin/clipper stop --cluster-name demo
 
 ## Install what the tests need and run them all.

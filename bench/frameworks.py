@@ -1,7 +1,8 @@
 """Cold start and per-batch latency of the framework deployers (docs/frameworks.md).
 
-    python -m bench.frameworks [--manager local|docker] [--frameworks pytorch,onnx,xgboost,tensorflow,keras]
+    python -m bench.frameworks [--manager local|docker] [--frameworks pytorch,onnx,xgboost,tensorflow,keras,pyspark]
                                [--batches 1,32] [--requests 200] [--json FILE]
+    build/mxnet-venv/bin/python -m bench.frameworks --frameworks mxnet   # MXNet: its own client virtualenv
 
 For each framework: trains a small model on scikit-learn's digits, deploys
 it on a fresh cluster, and reports
@@ -138,7 +139,59 @@ def deploy(framework: str, conn: ClipperConnection, app: str) -> Callable[[np.nd
         create = tf_deployer.create_endpoint if framework == "tensorflow" else keras_deployer.create_endpoint
         create(conn, app, "doubles", predict_keras, model, default_output="-1", slo_micros=10_000_000)
         return lambda rows: _keras_expected(model, rows)
+    if framework == "pyspark":
+        return _deploy_pyspark(conn, app)
+    if framework == "mxnet":
+        return _deploy_mxnet(conn, app)
     raise SystemExit(f"unknown framework {framework}")
+
+
+def predict_spark(spark: Any, model: Any, inputs: Any) -> list[str]:
+    from pyspark.ml.linalg import Vectors
+
+    return [str(int(model.predict(Vectors.dense(r)))) for r in inputs]
+
+
+def _deploy_pyspark(conn: ClipperConnection, app: str) -> Callable[[np.ndarray], list[int]]:
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.linalg import Vectors
+    from pyspark.sql import SparkSession
+
+    from clipper_admin.deployers import pyspark as pyspark_deployer
+
+    spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    x, y = _digits()
+    frame = spark.createDataFrame([(Vectors.dense(r), float(c)) for r, c in zip(x, y)], ["features", "label"])
+    model = LogisticRegression(maxIter=30).fit(frame)
+    pyspark_deployer.create_endpoint(conn, app, "doubles", predict_spark, model, spark.sparkContext,
+                                     default_output="-1", slo_micros=10_000_000)
+    return lambda rows: [int(model.predict(Vectors.dense(r))) for r in rows]
+
+
+def predict_mxnet(model: Any, inputs: Any) -> list[str]:
+    import mxnet as mx
+
+    # Padded to the batch the Module is bound to (1 in the replica, 100 here after training).
+    batches = mx.io.NDArrayIter((np.asarray(inputs) / 16).astype(np.float32),
+                                batch_size=model.data_shapes[0].shape[0], last_batch_handle="pad")
+    return [str(int(c)) for c in model.predict(batches).asnumpy().argmax(axis=1)]
+
+
+def _deploy_mxnet(conn: ClipperConnection, app: str) -> Callable[[np.ndarray], list[int]]:
+    """Run with the MXNet client's Python (``build/mxnet-venv/bin/python -m bench.frameworks``)."""
+    import mxnet as mx
+
+    from clipper_admin.deployers import mxnet as mxnet_deployer
+
+    mx.random.seed(0)
+    x, y = _digits()
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=10), name="softmax")
+    model = mx.mod.Module(net)
+    model.fit(mx.io.NDArrayIter((x / 16).astype(np.float32), y.astype(np.float32), batch_size=100), num_epoch=20,
+              optimizer="adam", initializer=mx.init.Xavier())
+    mxnet_deployer.create_endpoint(conn, app, "doubles", predict_mxnet, model, [("data", (1, 64))],
+                                   default_output="-1", slo_micros=10_000_000)
+    return lambda rows: [int(c) for c in predict_mxnet(model, rows)]
 
 
 def _post(url: str, rows: np.ndarray) -> list[Any]:

@@ -23,3 +23,7 @@ NO_CONNECTED_MODELS_EXPLANATION = "No connected models found for query"
 SLO_EXCEEDED_EXPLANATION = (
     "Failed to retrieve a prediction response within the specified latency SLO"
 )
+
+#: The name this project is published under (the import names are ``clipper_admin``, ``query_frontend``, ...):
+#: ``clipper-py`` belongs to an unrelated project on PyPI.
+DISTRIBUTION = "clipper-serving"

@@ -108,7 +108,7 @@ else
 fi
 
 # --- (b) wheelhouse ----------------------------------------------------------
-# build/wheelhouse/{requirements.txt, deps/*.whl (offline only), project/clipper_py-*.whl}
+# build/wheelhouse/{requirements.txt, deps/*.whl (offline only), project/clipper_serving-*.whl}
 mkdir -p "$WHEELHOUSE/deps" "$WHEELHOUSE/project"
 cp "$DOCKERFILES/requirements.txt" "$WHEELHOUSE/requirements.txt"
 if [[ $ONLINE -eq 1 ]]; then

@@ -22,7 +22,7 @@ COPY deps/ /wheels/deps/
 RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check ${PIP_OPTIONS} \
         -r /wheels/requirements.txt
 COPY project/ /wheels/project/
-RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/project/clipper_py-*.whl \
+RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/project/clipper_serving-*.whl \
  && /opt/clipper/bin/python -c "import importlib; [importlib.import_module(m) for m in ( \
         'query_frontend.__main__', 'management_frontend.__main__', \
         'model_containers.python_closure_container', 'model_containers.noop_container')]"

@@ -15,6 +15,7 @@ from typing import Any
 
 from clipper_protocol import admin_api
 from clipper_protocol.admin_api import Answer, Endpoint
+from clipper_protocol.constants import DISTRIBUTION
 from clipper_protocol.json_body import Json, JsonMessage
 
 POST_OPERATIONS: dict[str, Endpoint[Any]] = dict(admin_api.ENDPOINTS_BY_NAME)
@@ -105,7 +106,7 @@ def _schemas() -> Json:
 
 def _version() -> str:
     try:
-        return metadata.version("clipper-py")
+        return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # run from a bare source tree
         return "unknown"
 

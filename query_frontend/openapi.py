@@ -17,6 +17,7 @@ from typing import Any, Union
 import orjson
 
 from clipper_protocol import query_api as api
+from clipper_protocol.constants import DISTRIBUTION
 
 Json = dict[str, Any]
 
@@ -95,7 +96,7 @@ def _answer(schemas: _Schemas, answer: api.Answer) -> Json:
 def document() -> Json:
     """The OpenAPI document."""
     try:
-        version = metadata.version("clipper-py")
+        version = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         version = "0"
     schemas = _Schemas()
