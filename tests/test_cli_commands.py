@@ -1,127 +1,29 @@
 """Every ``clipper`` command against one real local cluster, shared by this module.
 
-The cluster is started by a ``clipper start --free-ports`` process (so no
-fixed port), in a ``CLIPPER_HOME`` of this module's own; the commands run in
-this process (``main(argv)``), except where a fresh process is the point.
+The cluster (``tests/support/cli_cluster.py``) is started by a ``clipper
+start --free-ports`` process, in a ``CLIPPER_HOME`` of this module's own;
+the commands run in this process (``main(argv)``), except where a fresh
+process is the point.
 Each test deploys the models and applications it changes, so the tests do
 not depend on each other's order.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
-import venv
-import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from clipper_admin.cli import main
+from tests.support.cli_cluster import CLUSTER, Cluster, cluster  # noqa: F401 - the fixture
 from tests.test_cli import cli, pid_gone, run
 
 pytestmark = pytest.mark.timeout(180)
-
-CLUSTER = "cli-cmds"
-
-MODELS = textwrap.dedent(
-    """
-    def total(inputs):
-        return [str(sum(x)) for x in inputs]
-
-    def v1(inputs):
-        return ["one" for x in inputs]
-
-    def v2(inputs):
-        return ["two" for x in inputs]
-
-    def v10(inputs):
-        return ["ten" for x in inputs]
-
-    def picky(inputs):
-        if any(x[0] < 0 for x in inputs):
-            raise ValueError("picky refuses negative inputs")
-        return [str(x[0]) for x in inputs]
-    """
-)
-
-
-@dataclass
-class Cluster:
-    home: Path
-    directory: Path
-    models: Path
-    info: dict[str, Any]
-
-    def __call__(self, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-        return run(capsys, *argv, "--cluster-name", CLUSTER)
-
-    def ok(self, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-        code, out, err = self(capsys, *argv)
-        assert code == 0, err
-        return out
-
-    def json(self, capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-        return json.loads(self.ok(capsys, *argv, "--json"))
-
-    def deploy(self, capsys: pytest.CaptureFixture[str], func: str, name: str, version: str, *extra: str) -> None:
-        self.ok(capsys, "deploy", f"{self.models}:{func}", "--name", name, "--version", version,
-                "--input-type", "doubles", *extra)  # fmt: skip
-
-    def register(self, capsys: pytest.CaptureFixture[str], app: str) -> None:
-        self.ok(capsys, "register-app", app, "--input-type", "doubles", "--default-output", "-1",
-                "--slo-micros", "5000000")  # fmt: skip
-
-    def predict(self, capsys: pytest.CaptureFixture[str], app: str, x: str) -> dict[str, Any]:
-        answer: dict[str, Any] = self.json(capsys, "predict", app, x)
-        return answer
-
-    def first_answer(self, capsys: pytest.CaptureFixture[str], app: str, x: str) -> tuple[dict[str, Any], int]:
-        """The first answer that is not the default output, and how many queries that took.
-
-        The query frontend follows Redis asynchronously, so a link made a
-        moment ago may reach it a moment later (defaults meanwhile).
-        """
-        deadline = time.monotonic() + 15
-        for sent in range(1, 10_000):
-            answer = self.predict(capsys, app, x)
-            if answer["default"] is False:
-                return answer, sent
-            assert time.monotonic() < deadline, answer
-            time.sleep(0.05)
-        raise AssertionError("unreachable")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    home = tmp_path_factory.mktemp("cli-home")
-    models = tmp_path_factory.mktemp("cli-models") / "models.py"
-    models.write_text(MODELS)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CLIPPER_HOME", str(home))
-    mp.delenv("CLIPPER_CLUSTER_NAME", raising=False)
-    try:
-        started = cli("start", "--free-ports", "--no-prometheus", "--cluster-name", CLUSTER, "--json")
-        assert started.returncode == 0, started.stderr
-        assert started.stderr == ""
-        info = json.loads(started.stdout)
-        try:
-            yield Cluster(home, Path(info["cluster_dir"]), models, info)
-        finally:
-            stopped = cli("stop", "--cluster-name", CLUSTER)
-            assert stopped.returncode == 0, stopped.stderr
-    finally:
-        mp.undo()
 
 
 def test_start_json_and_status(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
@@ -436,68 +338,6 @@ def test_a_broken_cluster_is_named_with_its_dead_process(cluster: Cluster, capsy
     assert code == 0 and json.loads(out) == {"cluster_name": "breaks", "was_running": False, "logs_kept_in": None}
     code, _, err = run(capsys, "logs", "--cluster-name", "breaks")
     assert code == 1 and err.startswith("clipper: error: no cluster named breaks is running")
-
-
-# ------------------------------------------------------------------ --install-locally, in a Python of its own
-
-
-def make_wheel(dest: Path, dist: str, module: str, source: str) -> Path:
-    """A minimal pure-Python wheel, so pip installs it offline."""
-    version, name = "0.1", dist.replace("-", "_")
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{module}.py": source,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    path = dest / f"{name}-{version}-py3-none-any.whl"
-    record = []
-    with zipfile.ZipFile(path, "w") as z:
-        for arc, text in files.items():
-            z.writestr(arc, text)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-            record.append(f"{arc},sha256={digest},{len(text.encode())}")
-        z.writestr(f"{info}/RECORD", "\n".join([*record, f"{info}/RECORD,,"]) + "\n")
-    return path
-
-
-def scratch_python(where: Path) -> Path:
-    """A virtualenv that sees this one's packages and installs into its own (so this one stays untouched)."""
-    venv.EnvBuilder(with_pip=False).create(where)
-    python = where / "bin" / "python"
-    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
-    own = subprocess.run([python, "-c", purelib], capture_output=True, text=True, check=True).stdout.strip()
-    parent = subprocess.run([sys.executable, "-c", purelib], capture_output=True, text=True, check=True).stdout.strip()
-    (Path(own) / "_parent_env.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
-    return python
-
-
-def test_install_locally_installs_the_pkg_here_then_deploys(cluster: Cluster, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    wheel = make_wheel(tmp_path, "clipper-cli-triple", "clipper_cli_triple", "def triple(x):\n    return 3 * x\n")
-    model = tmp_path / "uses_pkg.py"
-    model.write_text("import clipper_cli_triple\n\ndef predict(xs):\n"
-                     "    return [str(clipper_cli_triple.triple(sum(x))) for x in xs]\n")  # fmt: skip
-    python = scratch_python(tmp_path / "client-venv")
-    deploy = [str(python), "-m", "clipper_admin.cli", "deploy", f"{model}:predict", "--name", "tripled",
-              "--version", "1", "--input-type", "doubles", "--pkg", str(wheel), "--app", "tripled",
-              "--cluster-name", CLUSTER]  # fmt: skip
-
-    refused = subprocess.run(deploy, capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr == (
-        f"clipper: error: {model} imports clipper_cli_triple, which is not installed here; the CLI loads {model} "
-        f"to find predict: pip install {wheel} here (or pass --install-locally to let clipper do it), or import "
-        "clipper_cli_triple inside predict\n"
-    )
-
-    done = subprocess.run([*deploy, "--install-locally"], capture_output=True, text=True, timeout=150)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == f"Installing {wheel} into {tmp_path / 'client-venv'} (--install-locally)\n"
-    assert done.stdout == "Deployed tripled:1 and linked it to application tripled\n"
-    answer, _ = cluster.first_answer(capsys, "tripled", "[1.0, 2.0]")
-    assert answer["output"] == 9.0
-    assert subprocess.run([sys.executable, "-c", "import clipper_cli_triple"], capture_output=True).returncode == 1
 
 
 def test_main_restores_logging(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:

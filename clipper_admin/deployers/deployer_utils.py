@@ -207,8 +207,8 @@ def builds_docker_images(clipper_conn: Any) -> bool:
     return not isinstance(getattr(clipper_conn, "cm", None), LocalContainerManager)
 
 
-def image_labels(image: str) -> dict[str, str] | None:
-    """The labels of a Docker image, pulled if it is not here; None when there is no engine or no such image.
+def image_labels(image: str, pull: bool = True) -> dict[str, str] | None:
+    """The labels of a Docker image, pulled if it is not here (and ``pull``); None when there is no engine or image.
 
     None leaves the verdict to the build, which says what is wrong with the
     base image in its own words.
@@ -226,6 +226,8 @@ def image_labels(image: str) -> dict[str, str] | None:
         try:
             found = client.images.get(image)
         except docker.errors.ImageNotFound:
+            if not pull:
+                return None
             logger.info(f"Base image {image} is not present locally; pulling it to read its labels")
             found = client.images.pull(image)
         labels: dict[str, str] = dict((found.attrs.get("Config") or {}).get("Labels") or {})
@@ -234,6 +236,31 @@ def image_labels(image: str) -> dict[str, str] | None:
         return None
     finally:
         client.close()
+
+
+def check_framework_image(base_image: str, label: str, framework: str, client_version: str, install: str,
+                          requirements: str) -> None:
+    """Refuse a base image whose ``label`` (a framework version) has another major.minor than the client's.
+
+    A model saved (or pickled) by one release may use ops, internals or a
+    file layout another does not load. Images without labels (not ours) are
+    not checked. ``install`` and ``requirements`` name the fix: the pip
+    package to pin here, or the file the image is built from.
+    """
+    labels = image_labels(base_image)
+    if labels is None:
+        return
+    image_version = labels.get(label)
+    if image_version is None:
+        logger.warning(f"Base image {base_image} has no {label} label; not checking its {framework} version")
+        return
+    if release(image_version)[:2] != release(client_version)[:2]:
+        raise ClipperException(
+            f"Base image {base_image} has {framework} {image_version}, but this client runs {framework} "
+            f"{client_version}: a model saved by one {framework} release does not reliably load in another. "
+            f"Install {install}=={image_version.split('+')[0]} here, or build the image with your version "
+            f"(dockerfiles/{requirements}, then `make images`)."
+        )
 
 
 @contextlib.contextmanager

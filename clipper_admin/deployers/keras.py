@@ -26,11 +26,12 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    check_framework_image,
     deploy_with_saved_model,
     new_application,
     quiet_framework_deprecations,
 )
-from clipper_admin.deployers.tensorflow import KERAS_FILE_SUFFIXES, TENSORFLOW_INSTALL, check_framework_image
+from clipper_admin.deployers.tensorflow import KERAS_FILE_SUFFIXES, TENSORFLOW_INSTALL
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
 
@@ -156,7 +157,8 @@ def deploy_keras_model(
         base_image = default_keras_image()
         logger.info(f"Using Keras base image {base_image}")
     if builds_docker_images(clipper_conn):
-        check_framework_image(base_image, images.KERAS_VERSION_LABEL, "Keras", str(keras.__version__), "keras")
+        check_framework_image(base_image, images.KERAS_VERSION_LABEL, "Keras", str(keras.__version__), "keras",
+                              "requirements-tensorflow.txt")
     def save(model_dir: str) -> None:
         if is_path:
             suffix = os.path.splitext(path)[1].lower()

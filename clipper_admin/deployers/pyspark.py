@@ -29,8 +29,12 @@ from typing import Any
 
 from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
-from clipper_admin.deployers.deployer_utils import builds_docker_images, deploy_with_saved_model, new_application
-from clipper_admin.deployers.tensorflow import check_framework_image
+from clipper_admin.deployers.deployer_utils import (
+    builds_docker_images,
+    check_framework_image,
+    deploy_with_saved_model,
+    new_application,
+)
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
 

@@ -25,10 +25,9 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    check_framework_image,
     deploy_with_saved_model,
-    image_labels,
     new_application,
-    release,
     serialize_object,
 )
 from clipper_admin.exceptions import ClipperException
@@ -66,30 +65,6 @@ def require_module(torch: Any, pytorch_model: Any, argument: str = "pytorch_mode
         raise ClipperException(
             f"{argument} must be a torch.nn.Module (a trained PyTorch model), got {type(pytorch_model).__name__}; "
             "for a plain Python function use clipper_admin.deployers.python.deploy_python_closure"
-        )
-
-
-def check_pytorch_image(base_image: str, client_version: str) -> None:
-    """Refuse a base image whose PyTorch cannot load a module pickled by ``client_version``.
-
-    A cloudpickled ``nn.Module`` carries the internals of the PyTorch that
-    pickled it, so the major.minor must match. Images without the label
-    (not ours) are not checked.
-    """
-    labels = image_labels(base_image)
-    if labels is None:
-        return
-    image_version = labels.get(images.PYTORCH_VERSION_LABEL)
-    if image_version is None:
-        logger.warning(f"Base image {base_image} has no {images.PYTORCH_VERSION_LABEL} label; "
-                       "not checking its PyTorch version")
-        return
-    if release(image_version)[:2] != release(client_version)[:2]:
-        raise ClipperException(
-            f"Base image {base_image} has PyTorch {image_version}, but this client runs PyTorch {client_version}: "
-            "a torch.nn.Module pickled by one PyTorch release does not reliably load in another. "
-            f"Install torch=={image_version.split('+')[0]} here, or build the pytorch image with your version "
-            "(dockerfiles/requirements-pytorch.txt, then `make images`)."
         )
 
 
@@ -192,7 +167,9 @@ def deploy_pytorch_model(
         base_image = default_pytorch_image()
         logger.info(f"Using PyTorch base image {base_image}")
     if builds_docker_images(clipper_conn):
-        check_pytorch_image(base_image, str(torch.__version__))
+        # A pickled nn.Module carries the internals of the PyTorch that pickled it.
+        check_framework_image(base_image, images.PYTORCH_VERSION_LABEL, "PyTorch", str(torch.__version__), "torch",
+                              "requirements-pytorch.txt")
     def save(model_dir: str) -> None:
         torch.save(pytorch_model.state_dict(), os.path.join(model_dir, PYTORCH_WEIGHTS_RELATIVE_PATH))
         with open(os.path.join(model_dir, PYTORCH_MODEL_RELATIVE_PATH), "wb") as f:

@@ -36,11 +36,10 @@ from clipper_admin import images
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import (
     builds_docker_images,
+    check_framework_image,
     deploy_with_saved_model,
-    image_labels,
     new_application,
     quiet_framework_deprecations,
-    release,
 )
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -77,29 +76,6 @@ def is_keras_model(obj: Any) -> bool:
 
     keras = sys.modules.get("keras")
     return keras is not None and isinstance(obj, keras.Model)
-
-
-def check_framework_image(base_image: str, label: str, framework: str, client_version: str, install: str,
-                          requirements: str = "requirements-tensorflow.txt") -> None:
-    """Refuse a base image whose ``label`` (a framework version) has another major.minor than the client's.
-
-    A model saved by one release may use ops or a file layout another does
-    not load. Images without labels (not ours) are not checked.
-    """
-    labels = image_labels(base_image)
-    if labels is None:
-        return
-    image_version = labels.get(label)
-    if image_version is None:
-        logger.warning(f"Base image {base_image} has no {label} label; not checking its {framework} version")
-        return
-    if release(image_version)[:2] != release(client_version)[:2]:
-        raise ClipperException(
-            f"Base image {base_image} has {framework} {image_version}, but this client runs {framework} "
-            f"{client_version}: a model saved by one {framework} release does not reliably load in another. "
-            f"Install {install}=={image_version} here, or build the image with your version "
-            f"(dockerfiles/{requirements}, then `make images`)."
-        )
 
 
 def _copy_model_path(path: str, tfmodel: str) -> None:
@@ -235,7 +211,7 @@ def deploy_tensorflow_model(
         logger.info(f"Using TensorFlow base image {base_image}")
     if builds_docker_images(clipper_conn):
         check_framework_image(base_image, images.TENSORFLOW_VERSION_LABEL, "TensorFlow", str(tf.__version__),
-                              "tensorflow-cpu")
+                              "tensorflow-cpu", "requirements-tensorflow.txt")
     def save(model_dir: str) -> None:
         tfmodel = os.path.join(model_dir, TF_MODEL_RELATIVE_PATH)
         model = tf_sess_or_saved_model_path

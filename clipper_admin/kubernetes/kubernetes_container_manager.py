@@ -39,20 +39,9 @@ def image_framework(image: str) -> str | None:
     Model images are built here before they are deployed, so their labels
     (inherited from the framework base image) are at hand; nothing is pulled.
     """
-    try:
-        from clipper_admin._image_build import _docker_client
+    from clipper_admin.deployers.deployer_utils import image_labels
 
-        client = _docker_client()
-    except Exception:  # noqa: BLE001 - no engine: default resources
-        return None
-    try:
-        labels = (client.images.get(image).attrs.get("Config") or {}).get("Labels") or {}
-        framework = labels.get(FRAMEWORK_LABEL)
-        return str(framework) if framework else None
-    except Exception:  # noqa: BLE001 - not here (e.g. built elsewhere and pushed): default resources
-        return None
-    finally:
-        client.close()
+    return (image_labels(image, pull=False) or {}).get(FRAMEWORK_LABEL) or None
 
 
 #: The services whose type can be chosen, and the types Kubernetes knows.
