@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pprint
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -11,6 +11,7 @@ from clipper_admin._base import requires_connection, validate_versioned_model_na
 from clipper_admin._image_build import build_docker_image, image_tag, publish_image, remove_image, staging_tag
 from clipper_admin._models import _Replicas
 from clipper_admin._serving_wait import DEFAULT_SERVING_TIMEOUT_S, wait_until_serving
+from clipper_admin._warmup import checked_warmup, with_warmup_file
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol import admin_api
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
@@ -73,6 +74,7 @@ class _Deployment(_Replicas):
         pkgs_to_install: list[str] | None = None,
         wait: bool = True,
         timeout_s: float = DEFAULT_SERVING_TIMEOUT_S,
+        warmup_inputs: Sequence[Any] | None = None,
     ) -> None:
         """Build a model image from ``model_data_path`` and deploy it.
 
@@ -87,6 +89,14 @@ class _Deployment(_Replicas):
         and its build are removed. With ``wait`` (the default) it returns
         once every replica serves, as :meth:`deploy_model` does.
 
+        ``warmup_inputs`` (ours), a list of inputs written as a query's JSON
+        ``"input"``, is a batch every replica runs its model on once before
+        it connects, so the first queries do not meet a cold model (a lazy
+        load, first-call imports): a deploy that waits returns once the
+        replicas are warm. It is checked against ``input_type`` before
+        anything is built and shipped as ``warmup_inputs.json`` in the model
+        directory (a copy: ``model_data_path`` is not written to).
+
         Raises
         ------
         :py:exc:`clipper.UnconnectedException`
@@ -96,8 +106,10 @@ class _Deployment(_Replicas):
         validate_versioned_model_name(name, version)
         # A version's image is immutable once registered: refuse before building.
         self._refuse_registered_version(name, version)
-        build = self._build(name, version, model_data_path, base_image, container_registry, pkgs_to_install,
-                            push_staged=container_registry is not None)
+        warmup = checked_warmup(input_type, warmup_inputs)
+        with with_warmup_file(model_data_path, warmup) as model_dir:
+            build = self._build(name, version, model_dir, base_image, container_registry, pkgs_to_install,
+                                push_staged=container_registry is not None)
         try:
             self.cm.deploy_model(name=name, version=version, input_type=input_type, image=build.staged,
                                  num_replicas=num_replicas)

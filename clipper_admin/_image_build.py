@@ -24,6 +24,7 @@ import gc
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import tarfile
@@ -37,6 +38,7 @@ from typing import Any
 from clipper_admin.decorators import retry
 from clipper_admin.deployers.packages import build_wheelhouse, pip_requirements
 from clipper_admin.exceptions import ClipperException
+from clipper_admin import images
 from clipper_admin.images import PYTHON_VERSION_LABEL
 
 Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
@@ -44,6 +46,9 @@ Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 #: Where the wheelhouse sits in the build context, and where the image gets it.
 WHEELHOUSE_CONTEXT_DIR = ".clipper-wheelhouse"
 WHEELHOUSE_IMAGE_DIR = "/tmp/clipper-wheelhouse"
+
+# Our closure images' names carry their Python: clipper/python313-closure-container:<version>.
+_CLOSURE_IMAGE = re.compile(r"(?:^|/)python(\d)(\d+)-closure-container(?::|$)")
 
 _PYTHON_VERSION_CODE = "import sys; print('%d.%d' % sys.version_info[:2])"
 
@@ -148,7 +153,7 @@ def build_docker_image(
     pkgs = pip_requirements(pkgs_to_install)
     client = _docker_client()
     try:
-        base = _base_image(client, base_image, logger)
+        base = ensure_base_image(client, base_image, logger)
         python_version = _checked_python_version(client, base, base_image, need_python=bool(pkgs), logger=logger)
         with tempfile.TemporaryDirectory(suffix="clipper-build") as build_dir:
             wheelhouse = None
@@ -225,8 +230,12 @@ def _caller_python() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _base_image(client: Any, base_image: str, logger: Logger) -> Any:
-    """The base image, pulled if it is not here; a clear error if neither works."""
+def ensure_base_image(client: Any, base_image: str, logger: Logger) -> Any:
+    """The base image, pulled if it is not here; a ClipperException saying what to do if neither works.
+
+    For one of our closure images the message names the Python and the
+    ``build_images.sh`` line that builds it.
+    """
     import docker.errors
 
     try:
@@ -240,9 +249,14 @@ def _base_image(client: Any, base_image: str, logger: Logger) -> Any:
         return client.images.pull(base_image)
     except docker.errors.APIError as e:
         reason = getattr(e, "explanation", None) or str(e)
+    closure = _CLOSURE_IMAGE.search(base_image)
+    if closure is None:
+        raise ClipperException(f"Base image {base_image} does not exist locally and could not be pulled ({reason}). "
+                               "Build Clipper's images with `make images`, or pass base_image= an image that exists.")
+    major, minor = int(closure.group(1)), int(closure.group(2))
     raise ClipperException(
-        f"Base image {base_image} does not exist locally and could not be pulled ({reason}). "
-        "Build Clipper's images with `make images`, or pass base_image= an image that exists."
+        f"The closure image for Python {major}.{minor}, {base_image}, does not exist locally and could not be "
+        f"pulled ({reason}). {images.closure_image_build_hint(major, minor)}"
     )
 
 

@@ -16,6 +16,8 @@ MANAGEMENT_FRONTEND = "management_frontend"
 FRONTEND_EXPORTER = "frontend-exporter"
 REDIS = "redis"
 PROMETHEUS = "prometheus"
+#: The Python runtime every service image builds on (Python 3.11, :data:`MAIN_PYTHON`);
+#: the closure images of the other Pythons build on ``py310-rpc``, ``py312-rpc``, ``py313-rpc``.
 RPC_BASE = "py-rpc"
 NOOP_CONTAINER = "noop-container"
 #: Framework containers: also tagged with the Python version, as the closure image
@@ -46,11 +48,47 @@ PYSPARK_VERSION_LABEL = "ai.clipper.pyspark_version"
 JAVA_VERSION_LABEL = "ai.clipper.java_version"
 
 
+#: The Python of py-rpc, the frontends and the framework images.
+MAIN_PYTHON = (3, 11)
+#: The Pythons with a closure image (``build_images.sh --online`` builds them all, from python:3.X-slim).
+#: A cloudpickled function only loads in the Python minor version that pickled it, so a
+#: client deploys onto the closure image of its own Python.
+CLOSURE_PYTHONS = ((3, 10), (3, 11), (3, 12), (3, 13))
+#: Those ``build_images.sh`` also builds offline, from the Debian release that ships that Python.
+OFFLINE_CLOSURE_PYTHONS = {(3, 11): "bookworm", (3, 13): "trixie"}
+
+
+def _python(major: int | None, minor: int | None) -> tuple[int, int]:
+    return (sys.version_info.major if major is None else major, sys.version_info.minor if minor is None else minor)
+
+
 def closure_container_name(major: int | None = None, minor: int | None = None) -> str:
     """``python311-closure-container`` for Python 3.11 (default: this interpreter)."""
-    major = sys.version_info.major if major is None else major
-    minor = sys.version_info.minor if minor is None else minor
+    major, minor = _python(major, minor)
     return f"python{major}{minor}-closure-container"
+
+
+def rpc_base_name(major: int | None = None, minor: int | None = None) -> str:
+    """The py-rpc image a closure image of that Python builds on: ``py-rpc`` for 3.11, else ``py313-rpc``."""
+    major, minor = _python(major, minor)
+    return RPC_BASE if (major, minor) == MAIN_PYTHON else f"py{major}{minor}-rpc"
+
+
+def closure_image_build_hint(major: int | None = None, minor: int | None = None) -> str:
+    """What to do when the closure image of Python ``major.minor`` (default: this one) is missing."""
+    major, minor = _python(major, minor)
+    name = closure_container_name(major, minor)
+    offline = " and ".join(f"{a}.{b} (Debian {suite})" for (a, b), suite in OFFLINE_CLOSURE_PYTHONS.items())
+    if (major, minor) in OFFLINE_CLOSURE_PYTHONS:
+        build = f"`make images` (or `dockerfiles/build_images.sh --only {name}`) builds it, also offline"
+    elif (major, minor) in CLOSURE_PYTHONS:
+        build = (f"`dockerfiles/build_images.sh --online --only {name}` builds it from python:{major}.{minor}-slim "
+                 f"and PyPI (offline, build_images.sh builds the closure images of Python {offline} only)")
+    else:
+        supported = ", ".join(f"{a}.{b}" for a, b in CLOSURE_PYTHONS)
+        build = f"Clipper builds closure images for Python {supported} only: deploy from one of those"
+    return (f"{build}; or pass base_image= an image whose Python is {major}.{minor}, with Clipper's runtime "
+            "installed (a cloudpickled function only loads in the Python version that pickled it).")
 
 
 def framework_container_name(framework: str, major: int | None = None, minor: int | None = None) -> str:

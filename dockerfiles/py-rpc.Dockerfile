@@ -1,11 +1,14 @@
-# clipper/py-rpc: the Python runtime every Clipper service image builds on.
+# clipper/py-rpc: the Python runtime every Clipper service image builds on
+# (Python 3.11); clipper/py310-rpc, py312-rpc, py313-rpc: the same runtime on
+# another Python, for that Python's closure image.
 # A virtualenv at /opt/clipper holding this project and its runtime
 # dependencies, owned by the non-root user `clipper` (uid 1000) so that a model
 # image can `pip install` its pkgs_to_install without root.
 #
 # Build context: a wheelhouse directory (dockerfiles/build_images.sh makes it
 # at build/wheelhouse) holding
-#   requirements.txt   this folder's pinned runtime dependencies
+#   requirements.txt   this folder's pinned runtime dependencies (for Python 3.10
+#                      merged with requirements-py310.txt)
 #   project/           the project wheel (`pip wheel --no-deps .`)
 #   deps/              offline builds only: the wheels of requirements.txt
 #   online:  docker build -f dockerfiles/py-rpc.Dockerfile build/wheelhouse
@@ -22,7 +25,11 @@ COPY deps/ /wheels/deps/
 RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check ${PIP_OPTIONS} \
         -r /wheels/requirements.txt
 COPY project/ /wheels/project/
-RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/project/clipper_serving-*.whl \
+# --ignore-requires-python: the project's requires-python (3.11) is the admin
+# client's; the runtime installed here also runs on 3.10, which the imports
+# below check.
+RUN /opt/clipper/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps --ignore-requires-python \
+        /wheels/project/clipper_serving-*.whl \
  && /opt/clipper/bin/python -c "import importlib; [importlib.import_module(m) for m in ( \
         'query_frontend.__main__', 'management_frontend.__main__', \
         'model_containers.python_closure_container', 'model_containers.noop_container')]"

@@ -1,6 +1,8 @@
-# clipper/python311-closure-container: serves the cloudpickled function
-# /model/func.pkl (the deployer's model image COPYs it there) to the query
-# frontend at CLIPPER_IP:CLIPPER_PORT. Prometheus metrics on 1390.
+# clipper/python3X-closure-container (python311-, python313-, ...): serves the
+# cloudpickled function /model/func.pkl (the deployer's model image COPYs it
+# there) to the query frontend at CLIPPER_IP:CLIPPER_PORT. Prometheus metrics
+# on 1390. BASE_IMAGE: the py-rpc of the Python that pickled the function
+# (py-rpc for 3.11, py313-rpc for 3.13): pickles only load in their own Python.
 ARG BASE_IMAGE=clipper/py-rpc:0.1.0
 FROM ${BASE_IMAGE}
 USER clipper

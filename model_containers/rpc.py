@@ -4,6 +4,8 @@ Start-up order of :meth:`RPCService.start`:
 
 1. Resolve settings (keyword arguments, then environment, then defaults) and
    the frontend's address; a missing or malformed setting exits with code 1.
+   Then run the model once on the deploy's warm-up batch, if it has one
+   (:mod:`model_containers.warmup`), so no query meets a cold model.
 2. Start the model worker thread, connected to the I/O thread by inproc PAIR.
 3. Start the metrics server (unless disabled).
 4. Start the I/O loop thread (DEALER, sessions, heartbeats).
@@ -30,11 +32,13 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Sequence
 from typing import NoReturn
 
 import zmq
 
 from clipper_protocol.input_types import InputType
+from clipper_protocol.warmup import InvalidWarmupInputs, WarmupInputs, warmup_inputs
 from clipper_service.supervisor import RestartPolicy, ThreadSupervisor
 from model_containers.io_loop import ContainerIOLoop
 from model_containers.metrics import ContainerMetrics, MetricsPort
@@ -46,6 +50,7 @@ from model_containers.settings import (
     parse_container_input_type,
     resolve_settings,
 )
+from model_containers.warmup import read_warmup_file, warm_up
 from model_containers.worker import BatchWorker
 
 __all__ = ["ModelContainerBase", "PredictionError", "RPCService", "ContainerConfigError"]
@@ -114,11 +119,15 @@ class RPCService:
         metrics_port: MetricsPort | None = None,
         ready_file: str | None = None,
         rpc_secret: str | None = None,
+        warmup: Sequence[object] | None = None,
     ) -> None:
         """Serve ``model`` until :meth:`stop` is called (from another thread).
 
         Keyword arguments override the environment; see
-        :class:`~model_containers.settings.ContainerSettings`.
+        :class:`~model_containers.settings.ContainerSettings`. Before it
+        connects, the model answers one warm-up batch: ``warmup`` (inputs as
+        a query's JSON ``"input"``), else the deploy's ``warmup_inputs.json``
+        in ``CLIPPER_MODEL_PATH``, if any.
         """
         try:
             settings = resolve_settings(
@@ -135,9 +144,12 @@ class RPCService:
                 rpc_secret=rpc_secret,
             )
             address = _resolve_host(settings.host)
+            batch = _warmup_batch(settings.input_type, warmup)
         except ContainerConfigError as e:
             _exit_on_config_error(e)
         self.settings = settings
+        if batch is not None:
+            warm_up(model, settings.input_type, batch)
         self._serve(model, settings, address)
 
     def stop(self) -> None:
@@ -208,6 +220,15 @@ def _shut_down(loop: ContainerIOLoop, worker: BatchWorker, supervisor: ThreadSup
     if IO_LOOP in left:
         logger.error("the I/O loop did not stop within %.0f s", _LOOP_STOP_TIMEOUT_S)
     return worker_done and MODEL_WORKER not in left
+
+
+def _warmup_batch(input_type: InputType, warmup: Sequence[object] | None) -> WarmupInputs | None:
+    if warmup is None:
+        return read_warmup_file(os.environ.get("CLIPPER_MODEL_PATH"))
+    try:
+        return warmup_inputs(input_type, warmup)
+    except InvalidWarmupInputs as e:
+        raise ContainerConfigError(f"warmup: {e}") from None
 
 
 def _resolve_host(host: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -54,9 +55,24 @@ def _replica_logs(conn: ClipperConnection, name: str, version: str) -> list[str]
     return [str(p) for p in sorted(logs_dir.glob(f"{label}-*.log"))]
 
 
+def _warmup_inputs(values: list[str] | None) -> list[Any] | None:
+    """The --warmup-input values, each parsed as JSON (a query's "input")."""
+    if not values:
+        return None
+    inputs = []
+    for value in values:
+        try:
+            inputs.append(json.loads(value))
+        except ValueError as e:
+            raise CliError(f"--warmup-input {value!r} is not JSON ({e}); write an input as a query's \"input\", "
+                           "e.g. --warmup-input '[1.0, 2.0]'") from None
+    return inputs
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from clipper_admin.deployers.python import deploy_python_closure
 
+    warmup = _warmup_inputs(args.warmup_input)
     func = load_function(args.function, args.pkg or (), args.install_locally)
     conn = connect(args)
     if args.app is not None and find_app(conn, args.app) is None:
@@ -68,6 +84,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         deploy_python_closure(
             conn, name=args.name, version=args.version, input_type=args.input_type, func=func,
             num_replicas=args.num_replicas, batch_size=args.batch_size, pkgs_to_install=args.pkg or None,
+            warmup_inputs=warmup,
         )  # fmt: skip
     except ClipperException as e:
         lines = str(e).splitlines() or [""]
@@ -213,6 +230,7 @@ def register(r: Registry) -> None:
         "clipper deploy model.py:predict --name sum --version 1 --input-type doubles --app hello",
         "clipper deploy model.py:predict --name clf --version 2 --input-type doubles --pkg scikit-learn",
         "clipper deploy model.py:predict --name clf --version 3 --input-type doubles --pkg numpy --install-locally",
+        "clipper deploy model.py:predict --name clf --version 4 --input-type doubles --warmup-input '[0.0, 0.0]'",
     ], details=(
         "FUNCTION takes a list of inputs and returns a list of as many outputs (each sent back as str()).\n"
         "clipper loads FILE here, in this Python, to find FUNCTION, then ships FUNCTION (and FILE's code) to the\n"
@@ -233,6 +251,9 @@ def register(r: Registry) -> None:
     p.add_argument("--batch-size", type=int, default=-1, help="queries per batch sent to a replica; -1 adapts it")
     p.add_argument("--pkg", action="append", metavar="REQUIREMENT",
                    help="pip package the model's replicas install (repeatable)")
+    p.add_argument("--warmup-input", action="append", metavar="JSON",
+                   help="an input (JSON, as a query's \"input\") each replica answers once before it serves, so a "
+                        "slow first call meets no query (repeatable; default: none)")
     p.add_argument("--install-locally", action="store_true",
                    help="if FILE imports a --pkg package missing here, pip install the --pkg packages into the "
                         "Python running clipper and load FILE again")

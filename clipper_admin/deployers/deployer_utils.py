@@ -147,6 +147,7 @@ def deploy_with_saved_model(
     num_replicas: int,
     batch_size: int,
     pkgs_to_install: list[str] | None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """The framework deployers' common steps, in order.
 
@@ -171,7 +172,7 @@ def deploy_with_saved_model(
             raise ClipperException(f"{failure}: {type(e).__name__}: {e}") from e
         clipper_conn.build_and_deploy_model(
             name, version, input_type, posixpath.join(*os.path.split(serialization_dir)), base_image, labels,
-            registry, num_replicas, batch_size, pkgs_to_install,
+            registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     finally:
         shutil.rmtree(serialization_dir, ignore_errors=True)

@@ -70,6 +70,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a Keras model and link the two (both named ``name``).
 
@@ -79,7 +80,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_keras_model(
             clipper_conn, name, version, input_type, func, model_path_or_object, base_image, labels, registry,
-            num_replicas, batch_size, pkgs_to_install,
+            num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -97,6 +98,7 @@ def deploy_keras_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function with a Keras model (object, or ``.keras``/``.h5`` file).
 
@@ -114,7 +116,7 @@ def deploy_keras_model(
         The model, or the path of a saved model file (``.keras`` or ``.h5``).
     base_image : str, optional
         "default" picks ``{registry}/keras{major}{minor}-container:{version}``.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Raises
@@ -170,5 +172,5 @@ def deploy_keras_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Could not save the Keras model of {name}:{version}",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

@@ -146,6 +146,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy an MXNet model and link the two (both named ``name``).
 
@@ -155,7 +156,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_mxnet_model(
             clipper_conn, name, version, input_type, func, mxnet_model, mxnet_data_shapes, base_image, labels,
-            registry, num_replicas, batch_size, pkgs_to_install,
+            registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -174,6 +175,7 @@ def deploy_mxnet_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function with an MXNet model; the container calls ``func(model, inputs)``.
 
@@ -192,7 +194,7 @@ def deploy_mxnet_model(
         ``[("data", (1, 64))]``; the Module is bound to them.
     base_image : str, optional
         "default" picks ``{registry}/mxnet{major}{minor}-container:{version}``.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Note
@@ -249,5 +251,5 @@ def deploy_mxnet_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Could not save the MXNet model of {name}:{version}",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

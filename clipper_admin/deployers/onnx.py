@@ -133,6 +133,7 @@ def create_pytorch_endpoint(
     onnx_backend: str = "caffe2",
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a PyTorch model as ONNX and link the two (both named ``name``).
 
@@ -142,7 +143,7 @@ def create_pytorch_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_pytorch_model(
             clipper_conn, name, version, input_type, inputs, func, pytorch_model, base_image, labels, registry,
-            num_replicas, onnx_backend, batch_size, pkgs_to_install,
+            num_replicas, onnx_backend, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -162,6 +163,7 @@ def deploy_pytorch_model(
     onnx_backend: str = "caffe2",
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Export a PyTorch model to ONNX and deploy it; the container calls ``func(model, inputs)``.
 
@@ -187,7 +189,7 @@ def deploy_pytorch_model(
     onnx_backend : str, optional
         "caffe2" (the original's, default) or "onnxruntime"; onnxruntime
         serves both.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Raises
@@ -225,5 +227,5 @@ def deploy_pytorch_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Error serializing PyTorch model {name}:{version} to ONNX",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

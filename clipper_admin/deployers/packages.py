@@ -32,9 +32,10 @@ PIP_RENAMES = {"sklearn": "scikit-learn", "xgboost": "xgboost-cpu"}
 #: Directories of wheels on this host tried first, offline (``os.pathsep``-separated).
 WHEELHOUSE_ENV = "CLIPPER_WHEELHOUSE"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-# What dockerfiles/build_images.sh fills: the images' pinned wheels, and the
-# framework wheels plus those model images commonly install (xgboost-cpu).
-_BUILT_WHEELHOUSES = ("build/framework-wheels/wheels", "build/wheelhouse/deps")
+# What dockerfiles/build_images.sh fills: the images' pinned wheels (cp311, and
+# cp313 for the trixie closure image), and the framework wheels plus those
+# model images commonly install (xgboost-cpu).
+_BUILT_WHEELHOUSES = ("build/framework-wheels/wheels", "build/wheelhouse/deps", "build/wheelhouse-py313/deps")
 
 # Docker's architecture names → the machine names in wheel platform tags.
 _DOCKER_ARCH_TO_MACHINE = {"amd64": "x86_64", "arm64": "aarch64", "arm64/v8": "aarch64", "ppc64le": "ppc64le",

@@ -134,6 +134,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a PySpark model and link the two (both named ``name``).
 
@@ -143,7 +144,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_pyspark_model(
             clipper_conn, name, version, input_type, func, pyspark_model, sc, base_image, labels, registry,
-            num_replicas, batch_size, pkgs_to_install,
+            num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -162,6 +163,7 @@ def deploy_pyspark_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function with a PySpark model; the container calls ``func(spark, model, inputs)``.
 
@@ -186,7 +188,7 @@ def deploy_pyspark_model(
         SparkSession is accepted too).
     base_image : str, optional
         "default" picks ``{registry}/pyspark{major}{minor}-container:{version}``.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Raises
@@ -242,5 +244,5 @@ def deploy_pyspark_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Could not save the PySpark model of {name}:{version}",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from clipper_admin import images
+from clipper_admin._image_build import ensure_base_image
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import new_application, save_python_function
 from clipper_admin.exceptions import ClipperException
@@ -25,10 +27,33 @@ from clipper_protocol.constants import DEFAULT_BATCH_SIZE
 logger = logging.getLogger("clipper.admin.deployers")
 
 
-def default_closure_image() -> str:
-    """``{registry}/python{major}{minor}-closure-container:{version}`` for this interpreter."""
-    major, minor = sys.version_info[:2]
-    return f"{__registry__}/python{major}{minor}-closure-container:{__version__}"
+def default_closure_image(major: int | None = None, minor: int | None = None) -> str:
+    """``{registry}/python{major}{minor}-closure-container:{version}`` for this interpreter (or that Python)."""
+    return f"{__registry__}/{images.closure_container_name(major, minor)}:{__version__}"
+
+
+def check_closure_image(clipper_conn: Any, image: str) -> None:
+    """Refuse a missing closure image ``image`` (pulled if it is not here), saying how to build it.
+
+    Only for the Docker and Kubernetes managers, which build the model image
+    on it (the local manager serves closures with this interpreter). Without
+    a Docker engine the build reports it.
+    """
+    from clipper_admin.docker.docker_container_manager import DockerContainerManager
+    from clipper_admin.kubernetes.kubernetes_container_manager import KubernetesContainerManager
+
+    if not isinstance(getattr(clipper_conn, "cm", None), DockerContainerManager | KubernetesContainerManager):
+        return
+    try:
+        import docker
+
+        client = docker.from_env()
+    except Exception:  # noqa: BLE001 - no SDK or no engine: the build says so in its own words
+        return
+    try:
+        ensure_base_image(client, image, logger)
+    finally:
+        client.close()
 
 
 def create_endpoint(
@@ -45,6 +70,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy ``func`` as a model and link the two.
 
@@ -71,7 +97,8 @@ def create_endpoint(
     registry : str, optional
         Registry to push the model image to.
     base_image : str, optional
-        Image to build on; "default" picks the closure image for this Python.
+        Image to build on; "default" picks the closure image for this Python
+        (3.10 to 3.13).
     num_replicas : int, optional
         Replicas to start (default 1).
     batch_size : int, optional
@@ -80,11 +107,14 @@ def create_endpoint(
         Packages to ``pip install`` in the model image (pip requirement
         strings; ``sklearn`` means ``scikit-learn``). They are fetched on
         this machine and installed in the image offline.
+    warmup_inputs : list, optional
+        Inputs the model answers once in every replica before it serves;
+        see :func:`deploy_python_closure`.
     """
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_python_closure(
             clipper_conn, name, version, input_type, func, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
+            pkgs_to_install, warmup_inputs=warmup_inputs,
         )
     clipper_conn.link_model_to_app(name, name)
 
@@ -101,6 +131,7 @@ def deploy_python_closure(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function as a model.
 
@@ -126,7 +157,9 @@ def deploy_python_closure(
     base_image : str, optional
         Image to build on; "default" picks
         ``{registry}/python{major}{minor}-closure-container:{version}`` for
-        the Python running this code.
+        the Python running this code (3.10 to 3.13: a cloudpickled function
+        only loads in the Python version that pickled it). When it is
+        missing, the error says how to build it.
     labels : list(str), optional
         Labels stored with the model.
     registry : str, optional
@@ -139,12 +172,18 @@ def deploy_python_closure(
         Packages to ``pip install`` in the model image (pip requirement
         strings; ``sklearn`` means ``scikit-learn``). They are fetched on
         this machine and installed in the image offline.
+    warmup_inputs : list, optional
+        Example inputs, each written as a query's JSON ``"input"``. Every
+        replica runs ``func`` on them once before it connects, so a slow
+        first call (a lazy model load, first-use imports) never meets a
+        query: the deploy returns once the replicas are warm. A warm-up
+        that fails is logged by the replica, which serves anyway.
 
     Raises
     ------
     :py:exc:`clipper.ClipperException`
         For an invalid name or version, a function that cannot be
-        serialized, or a failed build or deployment.
+        serialized, a missing closure image, or a failed build or deployment.
 
     Example
     -------
@@ -167,6 +206,11 @@ def deploy_python_closure(
     validate_versioned_model_name(name, version)
     if not callable(func):
         raise ClipperException(f"func must be callable, got {type(func).__name__}")
+    if base_image == "default":
+        major, minor = sys.version_info[:2]
+        logger.info(f"Using Python {major}.{minor} base image")
+        base_image = default_closure_image()
+        check_closure_image(clipper_conn, base_image)
     try:
         serialization_dir = save_python_function(name, func)
     except Exception as e:
@@ -180,13 +224,9 @@ def deploy_python_closure(
         # Windows paths use backslashes; the image build wants posix ones.
         serialization_dir = posixpath.join(*os.path.split(serialization_dir))
         logger.info("Python closure saved")
-        if base_image == "default":
-            major, minor = sys.version_info[:2]
-            logger.info(f"Using Python {major}.{minor} base image")
-            base_image = default_closure_image()
         clipper_conn.build_and_deploy_model(
             name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs_to_install,
+            pkgs_to_install, warmup_inputs=warmup_inputs,
         )
     finally:
         shutil.rmtree(serialization_dir, ignore_errors=True)

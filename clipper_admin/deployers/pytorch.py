@@ -83,6 +83,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a PyTorch model and link the two (both named ``name``).
 
@@ -92,7 +93,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_pytorch_model(
             clipper_conn, name, version, input_type, func, pytorch_model, base_image, labels, registry, num_replicas,
-            batch_size, pkgs_to_install,
+            batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -110,6 +111,7 @@ def deploy_pytorch_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function with a PyTorch model; the container calls ``func(model, inputs)``.
 
@@ -131,7 +133,7 @@ def deploy_pytorch_model(
         The model; saved as its state dict plus the cloudpickled module.
     base_image : str, optional
         "default" picks ``{registry}/pytorch{major}{minor}-container:{version}``.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Raises
@@ -178,5 +180,5 @@ def deploy_pytorch_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Could not save the PyTorch model of {name}:{version}",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

@@ -23,9 +23,10 @@ from typing import Any
 from clipper_admin._base import validate_versioned_model_name
 from clipper_admin.deployers.deployer_utils import new_application, save_python_function
 from clipper_admin.deployers.packages import requirement_name
-from clipper_admin.deployers.python import default_closure_image
+from clipper_admin.deployers.python import check_closure_image, default_closure_image
 from clipper_admin.exceptions import ClipperException
 from clipper_protocol.constants import DEFAULT_BATCH_SIZE
+from clipper_protocol.input_types import InputType, parse_input_type
 
 logger = logging.getLogger("clipper.admin.deployers")
 
@@ -55,6 +56,26 @@ def model_loading_closure(func: Callable[[Any, list[Any]], list[Any]], filename:
         return func(model, inputs)
 
     return predict
+
+
+def default_warmup_inputs(input_type: str, sklearn_model: Any) -> list[Any] | None:
+    """One row of zeros for a numeric input type and an estimator that knows its width, else None.
+
+    The container loads the saved estimator on its first call (often a
+    second or more): a warm-up call makes that happen before the replica
+    serves. Zeros are a valid input for nearly every numeric estimator; one
+    that refuses them only logs a warning in the replica.
+    """
+    width = getattr(sklearn_model, "n_features_in_", None)
+    try:
+        kind = parse_input_type(input_type)
+    except ValueError:
+        return None  # the deploy reports the bad input type itself
+    if not isinstance(width, int) or width <= 0 or kind not in (InputType.INTEGERS, InputType.FLOATS,
+                                                                InputType.DOUBLES):
+        return None
+    zero: int | float = 0 if kind is InputType.INTEGERS else 0.0
+    return [[zero] * width]
 
 
 def _sklearn_requirement() -> str:
@@ -88,6 +109,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a scikit-learn model and link the two (both named ``name``).
 
@@ -97,7 +119,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_sklearn_model(
             clipper_conn, name, version, input_type, func, sklearn_model, base_image, labels, registry, num_replicas,
-            batch_size, pkgs_to_install,
+            batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )
     clipper_conn.link_model_to_app(name, name)
 
@@ -115,6 +137,7 @@ def deploy_sklearn_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a scikit-learn model; the container calls ``func(model, inputs)``.
 
@@ -138,6 +161,12 @@ def deploy_sklearn_model(
     pkgs_to_install : list(str), optional
         Extra packages; ``scikit-learn==<the version installed here>`` is
         added unless a scikit-learn requirement is already listed.
+    warmup_inputs : list, optional
+        Inputs every replica answers once before it serves (see
+        :func:`clipper_admin.deployers.python.deploy_python_closure`), which
+        also loads the saved model there. By default, for a numeric
+        ``input_type`` and an estimator with ``n_features_in_``, one row of
+        zeros; ``[]`` for none.
 
     Raises
     ------
@@ -170,9 +199,12 @@ def deploy_sklearn_model(
         if base_image == "default":
             logger.info(f"Using Python {sys.version_info.major}.{sys.version_info.minor} base image")
             base_image = default_closure_image()
+            check_closure_image(clipper_conn, base_image)
+        if warmup_inputs is None:
+            warmup_inputs = default_warmup_inputs(input_type, sklearn_model)
         clipper_conn.build_and_deploy_model(
             name, version, input_type, serialization_dir, base_image, labels, registry, num_replicas, batch_size,
-            pkgs,
+            pkgs, warmup_inputs=warmup_inputs,
         )
     finally:
         shutil.rmtree(serialization_dir, ignore_errors=True)

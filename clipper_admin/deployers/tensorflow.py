@@ -128,6 +128,7 @@ def create_endpoint(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Register an application, deploy a TensorFlow model and link the two (both named ``name``).
 
@@ -137,7 +138,7 @@ def create_endpoint(
     with new_application(clipper_conn, name, input_type, default_output, slo_micros):
         deploy_tensorflow_model(
             clipper_conn, name, version, input_type, func, tf_sess_or_saved_model_path, base_image, labels, registry,
-            num_replicas, batch_size, pkgs_to_install,
+            num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
         )  # fmt: skip
     clipper_conn.link_model_to_app(name, name)
 
@@ -155,6 +156,7 @@ def deploy_tensorflow_model(
     num_replicas: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     pkgs_to_install: list[str] | None = None,
+    warmup_inputs: list[Any] | None = None,
 ) -> None:
     """Deploy a Python function with a TensorFlow model; the container calls ``func(model, inputs)``.
 
@@ -174,7 +176,7 @@ def deploy_tensorflow_model(
         or a Keras model. A TF1 ``Session`` is refused: TensorFlow 2 has none.
     base_image : str, optional
         "default" picks ``{registry}/tf{major}{minor}-container:{version}``.
-    labels, registry, num_replicas, batch_size, pkgs_to_install
+    labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs
         As for :func:`clipper_admin.deployers.python.deploy_python_closure`.
 
     Raises
@@ -227,5 +229,5 @@ def deploy_tensorflow_model(
 
     deploy_with_saved_model(
         clipper_conn, name, version, input_type, func, save, f"Could not save the TensorFlow model of {name}:{version}",
-        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install,
+        base_image, labels, registry, num_replicas, batch_size, pkgs_to_install, warmup_inputs=warmup_inputs,
     )  # fmt: skip

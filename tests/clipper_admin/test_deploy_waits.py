@@ -76,3 +76,34 @@ def test_a_failed_create_endpoint_leaves_no_application(conn: ClipperConnection)
     # Nothing is left in the way: the same call works once the package is fixed.
     python_deployer.create_endpoint(conn, "needs-missing", "doubles", feature_sum)
     assert predict(conn, "needs-missing", [2.0, 3.0])["output"] == 5.0
+
+
+def slow_first_call() -> Any:
+    """A closure whose first call takes 3 s (a lazy model load), the rest are instant."""
+    state: dict[str, bool] = {}
+
+    def predict(xs: list[Any]) -> list[str]:
+        if not state:
+            time.sleep(3)
+            state["loaded"] = True
+        return [str(sum(x)) for x in xs]
+
+    return predict
+
+
+def test_a_warmup_batch_keeps_a_slow_first_call_from_the_first_query(conn: ClipperConnection) -> None:
+    # An SLO far below the first call's 3 s: without a warm-up the first query gets the default.
+    python_deployer.create_endpoint(conn, "lazy", "doubles", slow_first_call(), default_output="-1",
+                                    slo_micros=500_000, warmup_inputs=[[0.0, 0.0]])
+    assert predict(conn, "lazy", [1.0, 2.0]) == {"query_id": 0, "output": 3.0, "default": False}
+    logs = conn.cm.cluster_dir / "logs"  # type: ignore[attr-defined]
+    replica_log = "".join(p.read_text() for p in logs.glob("lazy_1-*.log"))
+    assert "warm-up batch of 1 input(s) answered in" in replica_log
+
+
+def test_warmup_inputs_that_do_not_fit_the_input_type_are_refused_before_anything_is_built(
+        conn: ClipperConnection) -> None:
+    with pytest.raises(ClipperException, match=r"warmup_inputs\[0\] is not a valid doubles input"):
+        python_deployer.create_endpoint(conn, "bad-warmup", "doubles", feature_sum, warmup_inputs=["text"])
+    assert "bad-warmup" not in conn.get_all_apps()
+    assert not conn.get_all_models()

@@ -35,4 +35,4 @@ def test_decision_tree_is_served_with_the_callers_scikit_learn(conn: ClipperConn
     assert [serve(conn, "tree", {"input": q}) for q in queries] == [1, 0]
     image = f"{conn.cm.cluster_identifier}-tree:1"
     assert in_image(docker_client, image, "import sklearn, os; print(sklearn.__version__, sorted(os.listdir('/model')))") \
-        == f"{sklearn.__version__} ['func.pkl', 'sklearn_model.joblib']"
+        == f"{sklearn.__version__} ['func.pkl', 'sklearn_model.joblib', 'warmup_inputs.json']"
