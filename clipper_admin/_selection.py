@@ -29,13 +29,17 @@ class _Selection(_ConnectionBase):
             ``"DefaultOutputSelectionPolicy"`` (the original's: one model),
             ``"ABSplitPolicy"`` (weighted split across models or versions),
             ``"EpsilonGreedyPolicy"``, ``"Exp3Policy"`` (one model per query,
-            learnt from feedback) or ``"Exp4Policy"`` (every model, answers
-            combined with learnt weights).
+            learnt from feedback), ``"Exp4Policy"`` (every model, answers
+            combined with learnt weights) or ``"CascadePolicy"`` (models
+            asked cheapest first until one is confident, within the SLO).
         params : dict, optional
             The policy's parameters (see ``docs/model-selection.md``):
             ``weights`` (A/B: ``{"model" or "model:version": weight}``),
             ``epsilon``, ``gamma``, ``eta``, ``loss_scale``, ``combine``
-            (``"auto"``, ``"mean"``, ``"vote"``), ``personalize``, ``seed``.
+            (``"auto"``, ``"mean"``, ``"vote"``), ``personalize``, ``seed``,
+            ``stages`` (cascade: ``[{"model": "lr", "threshold": 0.9},
+            {"model": "forest"}]``; each stage but the last needs a
+            ``threshold``, any may give ``latency_ms``).
 
         Raises
         ------

@@ -2,7 +2,8 @@
 
 The methods live by concern in private modules (cluster lifecycle in
 ``_cluster``, applications in ``_applications``, model registry and
-replicas in ``_models``, building and deploying in ``_deployment``); this
+replicas in ``_models``, building and deploying in ``_deployment``,
+statistical monitoring in ``_monitoring``); this
 module assembles them and holds the constants the original exported from here.
 """
 
@@ -12,6 +13,7 @@ from clipper_admin._applications import _Applications
 from clipper_admin._base import ClusterAdapter
 from clipper_admin._cluster import _Cluster
 from clipper_admin._deployment import _Deployment
+from clipper_admin._monitoring import _Monitoring
 from clipper_admin.container_manager import ContainerManager
 from clipper_protocol.constants import CONTAINERLESS_MODEL_IMAGE, DEFAULT_PREDICTION_CACHE_SIZE_BYTES
 from clipper_protocol.names import DEPLOY_REGEX_STR
@@ -36,7 +38,7 @@ DEFAULT_LABEL: list[str] = []
 deploy_regex_str = DEPLOY_REGEX_STR
 
 
-class ClipperConnection(_Cluster, _Applications, _Deployment):
+class ClipperConnection(_Cluster, _Applications, _Deployment, _Monitoring):
     """Manage a Clipper cluster: start or connect, register, deploy, scale, stop.
 
     Parameters

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
 from clipper_protocol import api_docs
+from clipper_protocol.monitoring_api import MONITORING, RESET, AppMonitoring, ResetAnswer
 
 # --------------------------------------------------------------------------
 # Paths
@@ -58,6 +59,8 @@ DEFAULT = "default"
 DEFAULT_EXPLANATION = "default_explanation"
 MODEL = "model"
 MODELS_USED = "models_used"
+STAGE = "stage"
+CONFIDENCE = "confidence"
 BATCH_PREDICTIONS = "batch_predictions"
 ERROR = "error"
 CAUSE = "cause"
@@ -146,14 +149,19 @@ class Prediction:
     version: str | None = field(default=None, metadata=_doc("that model's version"))
     models_used: list[ServedModel] | None = field(
         default=None, metadata=_doc("the models whose answers an ensemble (Exp4Policy) combined"))
+    stage: int | None = field(default=None, metadata=_doc(
+        "CascadePolicy: the index in params.stages of the stage that answered", type="integer", minimum=0))
+    confidence: float | None = field(default=None, metadata=_doc("CascadePolicy: that stage's confidence"))
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Prediction:
         used = doc.get(MODELS_USED)
+        confidence = doc.get(CONFIDENCE)
         return cls(
             query_id=int(doc[QUERY_ID]), output=doc[OUTPUT], default=bool(doc[DEFAULT]),
             default_explanation=doc.get(DEFAULT_EXPLANATION), model=doc.get(MODEL), version=doc.get(VERSION),
             models_used=None if used is None else [ServedModel(str(u[MODEL]), str(u[VERSION])) for u in used],
+            stage=doc.get(STAGE), confidence=None if confidence is None else float(confidence),
         )
 
 
@@ -216,10 +224,15 @@ class MetricsReport:
     ratio_counters: MetricGroup = field(metadata=_doc("``{name: {ratio}}``"))
     meters: MetricGroup = field(metadata=_doc("``{name: {unit, rate, rate_1min, rate_5min, rate_15min}}``"))
     histograms: MetricGroup = field(metadata=_doc("``{name: {unit, size, min, max, mean, std_dev, p50, p95, p99}}``"))
+    monitoring: dict[str, AppMonitoring] | None = field(default=None, metadata=_doc(
+        "ours: statistical monitoring by application (absent with the setting monitoring off)"))
 
-    def to_json(self) -> dict[str, MetricGroup]:
-        return {"counters": self.counters, "ratio_counters": self.ratio_counters, "meters": self.meters,
-                "histograms": self.histograms}
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"counters": self.counters, "ratio_counters": self.ratio_counters,
+                               "meters": self.meters, "histograms": self.histograms}
+        if self.monitoring is not None:
+            doc["monitoring"] = {app: m.to_json() for app, m in self.monitoring.items()}
+        return doc
 
 
 # --------------------------------------------------------------------------
@@ -243,7 +256,7 @@ class Answer:
 def _errors(*codes: int) -> tuple[Answer, ...]:
     text = {
         400: "malformed JSON, wrong input type, too many elements or header lines, compressed body",
-        404: "no such application",
+        404: "no such application (or monitoring switched off, on the monitoring routes)",
         405: "method not allowed",
         413: "body larger than max_body_bytes, or more inputs than max_batch_inputs",
         503: "queue full and shed_with=503 (with Retry-After, from the queue's drain rate), or not ready",
@@ -270,6 +283,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              (Answer(200, "Feedback received? 1 (0: the learned state could not be saved)", (), TEXT),
               *_errors(400, 404, 405, 413)),
              UpdateRequest),
+    Endpoint("/{app}/" + MONITORING, "GET", "Statistical monitoring of an application: drift, default rate, quality",
+             (Answer(200, "the application's figures", (AppMonitoring,)), *_errors(404, 405))),
+    Endpoint("/{app}/" + MONITORING + "/" + RESET, "POST",
+             "Start new reference windows for an application (after a retrain); the body is ignored",
+             (Answer(200, "the windows restarted", (ResetAnswer,)), *_errors(404, 405))),
     Endpoint(READY_PATH, "GET", "Readiness",
              (Answer(200, "configuration loaded; degraded apps listed", (Ready,)),
               Answer(503, "not ready: Redis never reached, a background task down, or shutting down", (Ready,)))),

@@ -24,7 +24,7 @@ field reads as 0.0, which is every policy's initial value.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from clipper_protocol.constants import DEFAULT_SELECTION_POLICY
@@ -36,8 +36,11 @@ AB_SPLIT_POLICY = "ABSplitPolicy"
 EPSILON_GREEDY_POLICY = "EpsilonGreedyPolicy"
 EXP3_POLICY = "Exp3Policy"
 EXP4_POLICY = "Exp4Policy"
+CASCADE_POLICY = "CascadePolicy"
 
-POLICIES: tuple[str, ...] = (DEFAULT_POLICY, AB_SPLIT_POLICY, EPSILON_GREEDY_POLICY, EXP3_POLICY, EXP4_POLICY)
+POLICIES: tuple[str, ...] = (
+    DEFAULT_POLICY, AB_SPLIT_POLICY, EPSILON_GREEDY_POLICY, EXP3_POLICY, EXP4_POLICY, CASCADE_POLICY,
+)
 
 PARAMS_FIELD = "selection_params"
 """DB 5 app-hash field holding the policy's parameters as JSON."""
@@ -51,11 +54,35 @@ _ALLOWED: dict[str, frozenset[str]] = {
     EPSILON_GREEDY_POLICY: frozenset({"epsilon", "loss_scale", "personalize", "seed"}),
     EXP3_POLICY: frozenset({"gamma", "loss_scale", "personalize", "seed"}),
     EXP4_POLICY: frozenset({"eta", "loss_scale", "combine", "personalize"}),
+    CASCADE_POLICY: frozenset({"stages"}),
 }
+
+CONFIDENCE = "confidence"
+CASCADE_OUTPUT = "output"
+"""A cascade stage's model answers the JSON object ``{"output": <answer>, "confidence": <number>}``."""
+
+_STAGE_KEYS = frozenset({"model", "threshold", "latency_ms"})
 
 
 class SelectionParamsError(ClipperError, ValueError):
     """A policy name or parameter is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class CascadeStage:
+    """One stage of a cascade: a target, the confidence that ends the cascade there, a latency hint.
+
+    ``threshold`` is None only for the last stage, which always answers.
+    ``latency_ms`` is the stage's expected latency while the query frontend
+    has not measured the model yet (None: assume it fits).
+    """
+
+    model: str
+    threshold: float | None = None
+    latency_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,8 @@ class SelectionParams:
     with the default 1.0 a classifier earns 1 when right and 0 when wrong.
     ``personalize``: keep one learned state per feedback ``uid`` instead of
     one per application. ``seed``: seeds the policy's random draws.
+    ``stages`` (cascade): the targets to ask in order, each with the
+    confidence that stops the cascade there.
     """
 
     weights: dict[str, float] = field(default_factory=dict)
@@ -79,20 +108,28 @@ class SelectionParams:
     combine: str = "auto"
     personalize: bool = False
     seed: int | None = None
+    stages: tuple[CascadeStage, ...] = ()
+    """CascadePolicy: the stages in the order they are asked (cheapest first)."""
 
     def to_json(self) -> dict[str, Any]:
         """Only the fields that differ from the defaults."""
         default = SelectionParams()
-        return {k: v for k, v in asdict(self).items() if v != getattr(default, k)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if getattr(self, f.name) != getattr(default, f.name)}
+        if "stages" in out:
+            out["stages"] = [stage.to_json() for stage in self.stages]
+        return out
 
 
-def _number(params: dict[str, Any], key: str, low: float, high: float, *, open_low: bool = False) -> float:
+def _number(
+    params: dict[str, Any], key: str, low: float, high: float, *, open_low: bool = False, where: str = "params"
+) -> float:
     value = params[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SelectionParamsError(f"params.{key} must be a number, got {value!r}")
+        raise SelectionParamsError(f"{where}.{key} must be a number, got {value!r}")
     if value < low or value > high or (open_low and value == low):
         bracket = "(" if open_low else "["
-        raise SelectionParamsError(f"params.{key} must be in {bracket}{low}, {high}], got {value!r}")
+        raise SelectionParamsError(f"{where}.{key} must be in {bracket}{low}, {high}], got {value!r}")
     return float(value)
 
 
@@ -118,6 +155,51 @@ def _weights(value: object) -> dict[str, float]:
     if weights and sum(weights.values()) <= 0:
         raise SelectionParamsError("params.weights must give at least one target a positive weight")
     return weights
+
+
+def _target_problem(target: object) -> str | None:
+    if not isinstance(target, str):
+        return f"must be a string, got {target!r}"
+    model, version = parse_target(target)
+    if not model or (version is not None and (not version or contains_forbidden_chars(version))):
+        return f"{target!r} must be a model name or '<model>:<version>'"
+    return None
+
+
+def _stages(value: object) -> tuple[CascadeStage, ...]:
+    if not isinstance(value, list) or not value:
+        raise SelectionParamsError(
+            f"params.stages must be a non-empty list of {{\"model\", \"threshold\"}} objects, got {value!r}"
+        )
+    stages: list[CascadeStage] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(value):
+        where = f"params.stages[{i}]"
+        if not isinstance(raw, dict):
+            raise SelectionParamsError(f"{where} must be an object with model and threshold, got {raw!r}")
+        unknown = sorted(set(raw) - _STAGE_KEYS)
+        if unknown:
+            raise SelectionParamsError(f"{where}.{unknown[0]} is not a stage field (model, threshold, latency_ms)")
+        if "model" not in raw:
+            raise SelectionParamsError(f"{where}.model is missing")
+        problem = _target_problem(raw["model"])
+        if problem is not None:
+            raise SelectionParamsError(f"{where}.model {problem}")
+        target: str = raw["model"]
+        if target in seen:
+            raise SelectionParamsError(f"{where}.model {target!r} is already stage {seen[target]}")
+        seen[target] = i
+        last = i == len(value) - 1
+        threshold = None
+        if last and "threshold" in raw:
+            raise SelectionParamsError(f"{where}.threshold must be left out: the last stage always answers")
+        if not last:
+            if "threshold" not in raw:
+                raise SelectionParamsError(f"{where}.threshold is missing (a confidence from 0 to 1)")
+            threshold = _number(raw, "threshold", 0.0, 1.0, where=where)
+        latency_ms = _number(raw, "latency_ms", 0.0, 1e9, where=where) if "latency_ms" in raw else None
+        stages.append(CascadeStage(target, threshold, latency_ms))
+    return tuple(stages)
 
 
 def parse_params(policy: str, raw: object) -> SelectionParams:
@@ -156,6 +238,10 @@ def parse_params(policy: str, raw: object) -> SelectionParams:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise SelectionParamsError(f"params.seed must be an integer or null, got {seed!r}")
         kw["seed"] = seed
+    if "stages" in raw:
+        kw["stages"] = _stages(raw["stages"])
+    elif policy == CASCADE_POLICY:
+        raise SelectionParamsError("params.stages is required: the models to ask in order, cheapest first")
     return SelectionParams(**kw)
 
 

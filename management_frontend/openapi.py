@@ -17,6 +17,7 @@ from clipper_protocol import admin_api
 from clipper_protocol.admin_api import Answer, Endpoint
 from clipper_protocol.constants import DISTRIBUTION
 from clipper_protocol.json_body import Json, JsonMessage
+from management_frontend.dashboard_openapi import dashboard_paths, dashboard_schemas
 
 POST_OPERATIONS: dict[str, Endpoint[Any]] = dict(admin_api.ENDPOINTS_BY_NAME)
 """Every ``POST /admin/<name>`` operation, by name."""
@@ -133,6 +134,7 @@ def openapi_document() -> Json:
     asset["get"]["responses"]["304"] = {"description": "Unchanged (If-None-Match)"}
     asset["get"]["responses"]["404"] = _error("No such file")
     paths[admin_api.DOCS_ASSET_PATH] = asset
+    paths.update(dashboard_paths(_AUTH_ERRORS, _error("No such file")))
     return {
         "openapi": "3.0.3",
         "info": {
@@ -143,7 +145,7 @@ def openapi_document() -> Json:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **dashboard_schemas()},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "clipperToken": {"type": "apiKey", "in": "header", "name": "X-Clipper-Token"},

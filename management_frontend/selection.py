@@ -58,24 +58,26 @@ class SelectionOperations:
         raise RuntimeError(f"set_selection_policy: unexpected script result {outcome}")
 
     async def _check_weight_targets(self, params: ss.SelectionParams) -> None:
-        """A/B weights must name registered models (and existing versions).
+        """A/B weights and cascade stages must name registered models (and existing versions).
 
         A model need not be linked yet: weights may be set first, so that an
         app can switch from the default policy and then link its second
         model. Until it is linked, the query frontend leaves it out.
         """
-        if not params.weights:
+        named = [("params.weights", t) for t in params.weights]
+        named += [(f"params.stages[{i}].model", s.model) for i, s in enumerate(params.stages)]
+        if not named:
             return
-        targets = [ss.parse_target(t) for t in params.weights]
-        current = await self.store.get_current_versions([m for m, _ in targets])
-        for model, version in targets:
+        targets = [(where, *ss.parse_target(t)) for where, t in named]
+        current = await self.store.get_current_versions([m for _, m, _ in targets])
+        for where, model, version in targets:
             if current.get(model) is None:
                 raise BadRequestError(
-                    f"Invalid value for JSON key params: params.weights names model '{model}', which does not exist"
+                    f"Invalid value for JSON key params: {where} names model '{model}', which does not exist"
                 )
             if version is not None and await self.store.get_model(model, version) is None:
                 raise BadRequestError(
-                    f"Invalid value for JSON key params: params.weights names version '{version}' "
+                    f"Invalid value for JSON key params: {where} names version '{version}' "
                     f"of model '{model}', which does not exist"
                 )
 

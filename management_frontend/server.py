@@ -34,6 +34,7 @@ from aiohttp.typedefs import Middleware
 
 from clipper_service.supervisor import TaskSupervisor
 from management_frontend.auth import token_middleware
+from management_frontend.dashboard import add_dashboard_routes
 from management_frontend.health import watch_redis
 from management_frontend.http import SERVICE_KEY, SUPERVISOR_KEY, add_routes, error_middleware
 from management_frontend.service import ManagementService
@@ -80,6 +81,7 @@ def build_app(settings: Settings) -> web.Application:
     app[SUPERVISOR_KEY] = TaskSupervisor("management frontend", logger)
     app.cleanup_ctx.append(_state_store_ctx)
     add_routes(app)
+    add_dashboard_routes(app, settings.query_frontend_url)
     return app
 
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipper_protocol.constants import MANAGEMENT_FRONTEND_PORT, REDIS_ADDRESS, REDIS_PORT
+from clipper_protocol.constants import MANAGEMENT_FRONTEND_PORT, QUERY_FRONTEND_PORT, REDIS_ADDRESS, REDIS_PORT
 from clipper_service import settings as cs
 from clipper_service.process import parse_log_level
 
@@ -29,6 +29,12 @@ ADMIN_TOKEN_ENV = "CLIPPER_ADMIN_TOKEN"
 ADMIN_TOKEN_FILE_ENV = "CLIPPER_ADMIN_TOKEN_FILE"
 PROG = "python -m management_frontend"
 DESCRIPTION = "Clipper management frontend: the admin REST API, backed by Redis."
+
+
+def _url_problem(value: str) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        return f"{value!r} is not an http:// or https:// URL"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,12 @@ class Settings:
     )
     redis_password: str = cs.setting(
         "", help="Password of Redis (AUTH); empty for a Redis without one.", secret=True
+    )
+    query_frontend_url: str = cs.setting(
+        f"http://127.0.0.1:{QUERY_FRONTEND_PORT}",
+        help="Base URL of the query frontend whose GET /metrics the dashboard (GET /dashboard) shows; "
+        "empty shows the Redis state only.",
+        check=_url_problem,
     )
 
     @property

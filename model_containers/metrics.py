@@ -18,6 +18,9 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from clipper_protocol import user_metrics as user_metrics_api
+from model_containers.user_metrics import UserMetrics
+
 logger = logging.getLogger("clipper.container")
 
 AUTO_PORT: Literal["auto"] = "auto"
@@ -33,7 +36,9 @@ class ContainerMetrics:
     """The ``clipper_mc_*`` metrics; every method is a no-op when disabled.
 
     prometheus_client metrics are thread-safe, so the I/O thread and the
-    model worker record into them directly.
+    model worker record into them directly. When enabled, it also serves the
+    user-defined metrics (``clipper_admin.metrics``) of the process: :attr:`user`
+    becomes the process's sink for them until :meth:`close`.
     """
 
     def __init__(self, enabled: bool = True) -> None:
@@ -56,6 +61,15 @@ class ContainerMetrics:
         self.recv_time_ms = histogram("clipper_mc_recv_time_ms", "Time to receive a request, in ms")
         self.parse_time_ms = histogram("clipper_mc_parse_time_ms", "Time to decode a request's inputs, in ms")
         self.handle_time_ms = histogram("clipper_mc_handle_time_ms", "Time the model took on a batch, in ms")
+        self.user = UserMetrics()
+        """The user-defined metrics, labelled with the model once :meth:`set_model` is called."""
+        if enabled:
+            self.registry.register(self.user)
+            user_metrics_api.install_sink(self.user)
+
+    def set_model(self, name: str, version: str) -> None:
+        """The model served, for the labels of the user-defined metrics."""
+        self.user.set_model(name, version)
 
     def record_recv(self, ms: float) -> None:
         if self.enabled:
@@ -92,7 +106,8 @@ class ContainerMetrics:
         return True
 
     def close(self) -> None:
-        """Stop the metrics server, if one runs."""
+        """Stop the metrics server, if one runs, and take no more user-defined reports."""
+        user_metrics_api.remove_sink(self.user)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

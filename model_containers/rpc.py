@@ -148,8 +148,10 @@ class RPCService:
         except ContainerConfigError as e:
             _exit_on_config_error(e)
         self.settings = settings
+        self.metrics.set_model(settings.model_name, settings.model_version)
         if batch is not None:
-            warm_up(model, settings.input_type, batch)
+            with self.metrics.user.discarding():
+                warm_up(model, settings.input_type, batch)
         self._serve(model, settings, address)
 
     def stop(self) -> None:

@@ -18,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from clipper_protocol import api_docs
+from clipper_protocol import monitoring_api as mapi
 from clipper_protocol import query_api as api
 from clipper_protocol.input_types import DEFAULT_MAX_INPUT_ELEMENTS
 from query_frontend import openapi, protocol
@@ -25,6 +26,7 @@ from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import Overloaded, RequestError
 from query_frontend.http_server import JSON, error_response, json_response
 from query_frontend.metrics import MetricsRegistry
+from query_frontend.monitoring import Monitor
 from query_frontend.queries import QueryProcessor
 
 log = logging.getLogger("clipper.query_frontend.http")
@@ -54,8 +56,10 @@ class QueryHandlers:
         max_body_bytes: int = 16 * 1024 * 1024,
         max_input_elements: int = DEFAULT_MAX_INPUT_ELEMENTS,
         lookup_app: Callable[[str], Awaitable[AppConfig | None]] | None = None,
+        monitor: Monitor | None = None,
     ) -> None:
         self.processor = processor
+        self.monitor = monitor
         self.config = config
         self.lookup_app = lookup_app
         """Reads an application the configuration lacks (or that links no model) before a query is refused."""
@@ -82,6 +86,8 @@ class QueryHandlers:
         self.app_routes: dict[str, dict[str, AppHandler]] = {
             api.PREDICT: {"POST": self.predict},
             api.UPDATE: {"POST": self.update},
+            mapi.MONITORING: {"GET": self.monitoring_report},
+            f"{mapi.MONITORING}/{mapi.RESET}": {"POST": self.monitoring_reset},
         }
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -111,9 +117,9 @@ class QueryHandlers:
         path = request.path
         method = request.method
         parts = path.split("/")
-        # "/<app>/predict" or "/<app>/predict/" (the original accepts both).
-        if 3 <= len(parts) <= 4 and parts[0] == "" and parts[1] and (len(parts) == 3 or parts[3] == ""):
-            methods = self.app_routes.get(parts[2])
+        # "/<app>/predict" or "/<app>/predict/" (the original accepts both); "/<app>/monitoring/reset".
+        if 3 <= len(parts) <= 4 and parts[0] == "" and parts[1]:
+            methods = self.app_routes.get(parts[2] if len(parts) == 3 or not parts[3] else f"{parts[2]}/{parts[3]}")
             if methods is not None:
                 app_handler = methods.get(method)
                 if app_handler is None:
@@ -212,7 +218,21 @@ class QueryHandlers:
         accept = request.headers.get("Accept", "")
         if "text/plain" in accept or "openmetrics" in accept:
             return await self.metrics_prometheus(request)
-        return json_response(orjson.dumps(self.metrics.json_report(), option=orjson.OPT_INDENT_2))
+        return json_response(orjson.dumps(self.metrics.json_document(), option=orjson.OPT_INDENT_2))
+
+    async def monitoring_report(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
+        """``GET /<app>/monitoring``: the application's :class:`clipper_protocol.monitoring_api.AppMonitoring`."""
+        report = self.monitor.report(app.name) if self.monitor is not None else None
+        if report is None:
+            return _monitoring_off(app.name)
+        return json_response(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
+
+    async def monitoring_reset(self, request: web.BaseRequest, app: AppConfig) -> web.Response:
+        """``POST /<app>/monitoring/reset``: new reference windows for the application (the body is ignored)."""
+        started = self.monitor.reset(app.name) if self.monitor is not None else None
+        if started is None:
+            return _monitoring_off(app.name)
+        return json_response(orjson.dumps(mapi.ResetAnswer(app.name, True, started).to_json()))
 
     async def metrics_prometheus(self, request: web.BaseRequest) -> web.Response:
         return web.Response(
@@ -239,6 +259,11 @@ class QueryHandlers:
 
     async def healthz(self, request: web.BaseRequest) -> web.Response:
         return web.Response(text="ok")
+
+
+def _monitoring_off(app: str) -> web.Response:
+    return error_response("Not found", f"Monitoring is switched off on this query frontend (setting monitoring); "
+                          f"nothing is recorded for {_clip(app)}", 404)
 
 
 def _reply(reply: api_docs.Reply) -> web.Response:

@@ -15,12 +15,17 @@ has one pre-built object whose ``record`` is a handful of integer updates
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
+from clipper_protocol.monitoring_api import MONITORING_KEY
 from query_frontend import prometheus
 from query_frontend.errors import DEFAULT_REASONS
 from query_frontend.meters import Buckets, Counter, Histogram, Meter, RatioCounter
+
+log = logging.getLogger("clipper.query_frontend.metrics")
 
 LATENCY_BOUNDS_MICROS: tuple[int, ...] = (100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000,
                                           250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000)
@@ -87,6 +92,14 @@ GaugeFamily = tuple[str, str, Iterable[tuple[dict[str, str], float]]]
 """A Prometheus gauge: name, help text, and (labels, value) samples."""
 
 
+class MonitoringSource(Protocol):
+    """Statistical monitoring's figures (:class:`query_frontend.monitoring.Monitor`)."""
+
+    def json_report(self) -> dict[str, Any]: ...
+
+    def render_prometheus(self, page: prometheus.PrometheusPage) -> None: ...
+
+
 class MetricsRegistry:
     """All query-frontend metrics. Updated from the event loop thread only.
 
@@ -100,6 +113,8 @@ class MetricsRegistry:
         # pending predictions, open connections, tasks): nothing on the
         # query path updates a gauge.
         self.runtime_gauges: Callable[[], list[GaugeFamily]] | None = None
+        self.monitoring: MonitoringSource | None = None
+        """Adds the ``monitoring`` key to the JSON document and its families to the Prometheus page."""
         self.apps: dict[str, AppMetrics] = {}
         self.models: dict[tuple[str, str], ModelMetrics] = {}
         self.rpc_queueing_delay = Histogram("microseconds", reservoir_size=2056)
@@ -179,6 +194,17 @@ class MetricsRegistry:
             "meters": meters,
             "histograms": histograms,
         }
+
+    def json_document(self) -> dict[str, Any]:
+        """``GET /metrics``: the original's document, plus the ``monitoring`` key when monitoring is on."""
+        doc: dict[str, Any] = dict(self.json_report())
+        if self.monitoring is not None:
+            try:
+                doc[MONITORING_KEY] = self.monitoring.json_report()
+            except Exception:
+                # A defect in monitoring must not take the server's own metrics with it.
+                log.exception("statistical monitoring failed; GET /metrics leaves its key out")
+        return doc
 
     def prometheus_text(self) -> str:
         """The Prometheus exposition text (see docs/metrics.md)."""

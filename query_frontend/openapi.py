@@ -68,9 +68,10 @@ class _Schemas:
         origin, args = typing.get_origin(tp), typing.get_args(tp)
         if origin in (Union, types.UnionType):
             options = [a for a in args if a is not type(None)]
-            if len(options) == 1:
-                return self.of_type(options[0])
-            return {"oneOf": [self.of_type(a) for a in options]}
+            schema = self.of_type(options[0]) if len(options) == 1 else {"oneOf": [self.of_type(a) for a in options]}
+            if len(options) < len(args):  # OpenAPI 3.0's null (monitoring figures are null until measured)
+                schema = {"allOf": [schema], "nullable": True} if "$ref" in schema else {**schema, "nullable": True}
+            return schema
         if origin is list:
             return {"type": "array", "items": self.of_type(args[0])}
         if origin is dict:

@@ -16,6 +16,7 @@ then the first in sorted order.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -67,6 +68,10 @@ class PrometheusPage:
 
     def head(self, kind: str, name: str, help_text: str) -> None:
         self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+    def extend(self, other: PrometheusPage) -> None:
+        """Append every family of ``other``."""
+        self.lines += other.lines
 
     def family(self, kind: str, name: str, help_text: str, samples: Samples) -> None:
         """A counter or gauge family; counters print as integers, gauges as floats."""
@@ -153,6 +158,16 @@ def render(m: MetricsRegistry) -> str:
     if m.runtime_gauges is not None:
         for name, help_text, samples in m.runtime_gauges():
             page.family("gauge", name, help_text, samples)
+    if m.monitoring is not None:
+        # Monitoring renders on a page of its own, so a failure leaves no half family on the scrape.
+        own = PrometheusPage()
+        try:
+            m.monitoring.render_prometheus(own)
+        except Exception:
+            logging.getLogger("clipper.query_frontend.metrics").exception(
+                "statistical monitoring failed; the Prometheus page leaves its families out")
+        else:
+            page.extend(own)
     if m.legacy_names:
         page.legacy_gauges(m.json_report())
     return page.text()

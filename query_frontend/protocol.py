@@ -139,7 +139,8 @@ def _parse_uid(doc: dict[str, Any], schema: str) -> int:
 def render_result(r: QueryResult) -> dict[str, object]:
     """A :class:`clipper_protocol.query_api.Prediction`: the original's fields, in its order; then, for
     apps with a selection policy, which model served the query (``model``, ``version``) or, for an
-    ensemble, which models' answers it combines (``models_used``)."""
+    ensemble, which models' answers it combines (``models_used``); a cascade adds ``stage`` and
+    ``confidence``."""
     out: dict[str, object] = {api.QUERY_ID: r.query_id, api.OUTPUT: r.output, api.DEFAULT: r.default}
     if r.default and r.explanation:
         out[api.DEFAULT_EXPLANATION] = r.explanation
@@ -148,6 +149,10 @@ def render_result(r: QueryResult) -> dict[str, object]:
             out[api.MODELS_USED] = [{api.MODEL: m, api.VERSION: v} for m, v in r.served]
         elif r.served:
             out[api.MODEL], out[api.VERSION] = r.served[0]
+        if r.stage is not None:
+            out[api.STAGE] = r.stage
+            if r.confidence is not None:
+                out[api.CONFIDENCE] = r.confidence
     return out
 
 

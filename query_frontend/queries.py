@@ -18,6 +18,7 @@ from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import NoConnectedModels, QueryFailed, RequestError
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.model_queues import ModelQueues
+from query_frontend.monitoring.recorder import Recorder
 from query_frontend.results import QueryResult
 from query_frontend.selection_queries import SelectionQueries
 from query_frontend.waiting import wait_until
@@ -27,12 +28,15 @@ class QueryProcessor:
     """Answers queries from the cache or the model queues, within the SLO."""
 
     def __init__(
-        self, config: ClusterConfig, queues: ModelQueues, selection: SelectionQueries, metrics: MetricsRegistry
+        self, config: ClusterConfig, queues: ModelQueues, selection: SelectionQueries, metrics: MetricsRegistry,
+        recorder: Recorder | None = None,
     ) -> None:
         self.config = config
         self.queues = queues
         self.selection = selection
         self.metrics = metrics
+        self.recorder = recorder
+        """Statistical monitoring's sampler (None with the setting ``monitoring`` off)."""
         self._query_ids = itertools.count()
 
     def check(self, app: AppConfig, version: str | None = None) -> None:
@@ -80,6 +84,8 @@ class QueryProcessor:
             except QueryFailed as e:
                 result = QueryResult(query_id, app.default_value, True, e.explanation, reason=e.reason)
         self.metrics.app(app.name).record((time.monotonic() - start) * 1e6, result.reason)
+        if self.recorder is not None:
+            self.recorder.observe(app, packed, version, result)
         return result
 
     async def predict_batch(
@@ -103,9 +109,11 @@ class QueryProcessor:
     async def update(self, app: AppConfig, uid: int, packed: bytes, label: float) -> bool:
         """Learn from one feedback; False if the learned state could not be saved.
 
-        The default policy learns nothing (as the original).
+        The default policy learns nothing (as the original). Monitoring then
+        attributes the label to the answers the cache holds for the input.
         """
         selector = app.selector
-        if selector is None:
-            return True
-        return await self.selection.update(app, selector, uid, packed, label)
+        saved = True if selector is None else await self.selection.update(app, selector, uid, packed, label)
+        if self.recorder is not None:
+            self.recorder.feedback(app, packed, label)
+        return saved

@@ -28,3 +28,7 @@ class SelectedResult(QueryResult):
 
     served: tuple[tuple[str, str], ...] = ()
     ensemble: bool = False
+    stage: int | None = None
+    """A cascade's answering stage (its index in ``params.stages``); None for other policies."""
+    confidence: float | None = None
+    """That stage's confidence, if its model gave one."""

@@ -3,7 +3,8 @@
 The policy (:mod:`query_frontend.selection`) names the models to ask; each is
 asked through its own cache entry and queue. A single-model policy answers
 like the default path; an ensemble waits until the SLO at most and combines
-the answers that arrived (straggler mitigation). Feedback asks the models
+the answers that arrived (straggler mitigation); a cascade asks its stages
+in turn (:mod:`query_frontend.selection.cascade`). Feedback asks the models
 the policy needs, through the cache (the query that preceded it usually left
 their answers there), and records what the policy learns.
 """
@@ -21,7 +22,7 @@ from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import NoConnectedModels, Overloaded, QueryFailed, QueueFull
 from query_frontend.model_queues import ModelQueues
 from query_frontend.results import QueryResult, SelectedResult
-from query_frontend.selection import Feedback, SelectionPolicy, Target
+from query_frontend.selection import CascadePolicy, Feedback, SelectionPolicy, Target
 from query_frontend.waiting import wait_all_until, wait_until
 
 log = logging.getLogger("clipper.query_frontend.selection_queries")
@@ -64,6 +65,8 @@ class SelectionQueries:
     async def predict(
         self, app: AppConfig, selector: Policy, packed: bytes, uid: int, query_id: int, deadline: float
     ) -> QueryResult:
+        if isinstance(selector, CascadePolicy):
+            return await self._cascade(app, selector, packed, query_id, deadline)
         state = self.config.selection.state(app.name, selector.state_uid(uid), selector)
         targets = self._resolve_targets(app, selector.select(state, packed))
         if not selector.ensemble:
@@ -85,6 +88,42 @@ class SelectionQueries:
         combined, used = selector.combine(state, by_model)
         versions = {model: version for model, version in answers}
         return SelectedResult(query_id, combined, False, None, tuple((m, versions[m]) for m in used), True)
+
+    async def _cascade(
+        self, app: AppConfig, selector: CascadePolicy, packed: bytes, query_id: int, deadline: float
+    ) -> QueryResult:
+        """Ask the cascade's linked stages in order; the answer names the stage that gave it."""
+        stages = [(i, found[0]) for i, target in enumerate(selector.targets)
+                  if (found := self._resolve_targets(app, [target]))]
+        why: QueryFailed = NoConnectedModels()
+        overloaded: Overloaded | None = None
+
+        async def ask(target: ModelVersion) -> tuple[bool, object]:
+            nonlocal why, overloaded
+            try:
+                found = self.queues.submit(target[0], target[1], packed, app.slo_s, deadline)
+                output = found if isinstance(found, ModelOutput) else await wait_until(found.future, deadline)
+            except QueryFailed as e:
+                why = e
+                return False, None
+            except Overloaded as e:
+                overloaded = e
+                return False, None
+            return True, output.value
+
+        outcome = await selector.run(stages, ask, self._batch_latency_s, deadline)
+        answer = outcome.answer
+        if answer is None:
+            if overloaded is not None:
+                raise overloaded
+            return SelectedResult(query_id, app.default_value, True, why.explanation, reason=why.reason)
+        return SelectedResult(query_id, answer.output, False, None, (answer.target,),
+                              stage=answer.stage, confidence=answer.confidence)
+
+    def _batch_latency_s(self, target: ModelVersion) -> float:
+        """The model's smoothed batch latency (0.0 before its first batch): a cascade stage's expected cost."""
+        queue = self.queues.get(target)
+        return queue.controller.latency_ewma_s if queue is not None else 0.0
 
     async def _ask_all(
         self, targets: Sequence[ModelVersion], packed: bytes, slo_s: float, deadline: float
@@ -132,6 +171,8 @@ class SelectionQueries:
         through the cache, waiting up to the app's SLO or
         ``FEEDBACK_MIN_WAIT_S``, whichever is longer.
         """
+        if not selector.learns:
+            return True
         store = self.config.selection
         state_uid = selector.state_uid(uid)
         state = store.state(app.name, state_uid, selector)

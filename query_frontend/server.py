@@ -8,8 +8,9 @@ query path (given the queues); the REST handlers.
 
 Start-up: the RPC service binds (containers may connect at once), the
 background loops start under one TaskSupervisor (Redis connector, writer,
-replica-record liveness, config follower, replica liveness: a crashed loop
-is logged, restarted with backoff, and turns ``/ready`` 503 meanwhile),
+replica-record liveness, config follower, replica liveness, monitoring: a
+crashed loop is logged, restarted with backoff, and turns ``/ready`` 503
+meanwhile),
 then the REST API opens. Serving starts with the first snapshot and keeps
 going from the last one while Redis is away. A start that fails closes
 whatever it had opened.
@@ -38,6 +39,7 @@ from query_frontend.http import QueryHandlers
 from query_frontend.http_server import build_server
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.model_queues import ModelQueues
+from query_frontend.monitoring import Monitor, Recorder
 from query_frontend.queries import QueryProcessor
 from query_frontend.redis_state.config_reader import ConfigReader
 from query_frontend.redis_state.connector import RedisConnector
@@ -81,7 +83,13 @@ class QueryFrontend:
         self.sync = ConfigSync(self.config, self.redis, self.reader, self.writer, self.records,
                                resync_interval_s=settings.resync_interval_s)
         self.selection = SelectionQueries(self.config, self.queues)
-        self.processor = QueryProcessor(self.config, self.queues, self.selection, self.metrics)
+        self.monitor: Monitor | None = None
+        if settings.monitoring:
+            limits = settings.monitoring_limits()
+            self.monitor = Monitor(limits, self.config, Recorder(limits, self.config, self.cache, self.queues.keys))
+            self.metrics.monitoring = self.monitor
+        self.processor = QueryProcessor(self.config, self.queues, self.selection, self.metrics,
+                                        self.monitor.recorder if self.monitor is not None else None)
         self._server: web.Server | None = None
         self._runner: web.ServerRunner | None = None
         self.status = FrontendStatus(self.config, self.queues, self.cache, self.rpc, self.sync, self.tasks,
@@ -89,7 +97,8 @@ class QueryFrontend:
         self.handlers = QueryHandlers(self.processor, self.config, self.metrics, settings.max_batch_inputs,
                                       self.status.readiness, max_body_bytes=settings.max_body_bytes,
                                       max_input_elements=settings.max_input_elements,
-                                      lookup_app=AppRefresher(self.config, self.reader).refresh)
+                                      lookup_app=AppRefresher(self.config, self.reader).refresh,
+                                      monitor=self.monitor)
         self.metrics.runtime_gauges = self.status.runtime_gauges
         self.query_port = settings.query_port
         """The REST port: the configured one, or the one bound when that was 0."""
@@ -113,6 +122,9 @@ class QueryFrontend:
             self.tasks.start("config-follower", self.sync.follow)
             self.tasks.start("replica-disconnections", self.liveness.watch_disconnections)
             self.tasks.start("replica-silence", self.liveness.watch_silence)
+            if self.monitor is not None:
+                monitor, interval = self.monitor, self.settings.monitoring_interval_s
+                self.tasks.start("monitoring", lambda: monitor.run(interval))
             await self._open_http()
         except BaseException:
             log.error("The query frontend failed to start; closing what it opened")

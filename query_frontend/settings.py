@@ -15,6 +15,7 @@ from typing import Any
 
 from clipper_protocol import constants as c
 from clipper_service.process import parse_log_level
+from query_frontend.monitoring.limits import MonitoringLimits, parse_quality_kinds
 from clipper_service.settings import (
     at_least,
     document_settings,
@@ -27,6 +28,14 @@ from clipper_service.settings import (
 )
 
 ENV_PREFIX = "CLIPPER_QF_"
+
+
+def _quality_kinds(text: Any) -> str | None:
+    try:
+        parse_quality_kinds(text)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,35 @@ class QueryFrontendSettings:
         True, help="Also put the original exporter's per-name gauges (app_<app>_num_predictions_count, ...) on "
         "/metrics/prometheus, where the name is a valid metric name; the labelled clipper_* families are always "
         "there (docs/metrics.md).")
+    monitoring: bool = setting(
+        True, help="Statistical performance monitoring (docs/monitoring.md): input and output drift, default "
+        "rates and quality from feedback, per application and model version, on GET /metrics, "
+        "GET /<app>/monitoring and the Prometheus page.")
+    monitoring_sample_every: int = setting(
+        1, check=at_least(1), help="Monitoring samples one query in this many (1: every query).")
+    monitoring_interval_s: float = setting(
+        5.0, check=positive, help="How often monitoring takes in its samples and feedback off the query path "
+        "(every read of the figures does too).")
+    monitoring_reference_size: int = setting(
+        1000, check=at_least(10), help="Samples in a reference window: the first ones after a deploy, link or "
+        "reset, against which drift is measured.")
+    monitoring_window_size: int = setting(
+        1000, check=at_least(10), help="Samples in the recent window compared with the reference.")
+    monitoring_min_window: int = setting(
+        100, check=at_least(1), help="Drift is reported once the recent window holds this many samples.")
+    monitoring_max_features: int = setting(
+        32, check=at_least(1), help="Elements of numeric inputs tracked for drift (the first ones).")
+    monitoring_feedback_window: int = setting(
+        1000, check=at_least(1), help="Feedbacks in the recent quality window, and in the quality reference.")
+    monitoring_bucket_s: float = setting(
+        60.0, check=positive, help="Length of the time slots quality is also reported by.")
+    monitoring_buckets: int = setting(60, check=at_least(1), help="Time slots of quality kept per model version.")
+    monitoring_max_classes: int = setting(
+        20, check=at_least(2), help="A version whose labels and answers are integers with at most this many distinct "
+        "values is a classifier (accuracy); otherwise a regressor (mean absolute error).")
+    monitoring_quality_kinds: str = setting(
+        "", check=_quality_kinds, help="Fix the quality measure per application: APP=classifier or APP=regressor, "
+        "comma-separated (others are decided from their labels and answers).")
     log_level: str = setting("INFO", parse=parse_log_level, check=one_of("CRITICAL", "ERROR", "WARNING", "INFO",
                                                                          "DEBUG"),
                              help="Level of the frontend's log (CRITICAL, ERROR, WARNING, INFO or DEBUG).")
@@ -110,6 +148,17 @@ class QueryFrontendSettings:
                 problem = sf.info.check(getattr(self, sf.name))
                 if problem is not None:
                     raise ValueError(f"{sf.name} {problem}")
+
+    def monitoring_limits(self) -> MonitoringLimits:
+        """The monitoring settings, as the monitor sizes its windows."""
+        return MonitoringLimits(
+            sample_every=self.monitoring_sample_every, reference_size=self.monitoring_reference_size,
+            window_size=self.monitoring_window_size, min_window=self.monitoring_min_window,
+            max_features=self.monitoring_max_features, feedback_window=self.monitoring_feedback_window,
+            bucket_s=self.monitoring_bucket_s, buckets=self.monitoring_buckets,
+            max_classes=self.monitoring_max_classes,
+            quality_kinds=parse_quality_kinds(self.monitoring_quality_kinds),
+        )
 
     @property
     def default_slo_s(self) -> float:

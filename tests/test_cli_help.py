@@ -25,7 +25,8 @@ from tests.test_cli import clipper_home, run  # noqa: F401 - clipper_home is a f
 pytestmark = pytest.mark.timeout(60)
 
 COMMANDS = ["start", "stop", "status", "clusters", "logs", "register-app", "apps", "link", "unlink", "delete-app",
-            "predict", "metrics", "deploy", "models", "replicas", "set-version", "rollback", "scale", "stop-model"]
+            "predict", "metrics", "deploy", "models", "replicas", "set-version", "rollback", "scale", "stop-model",
+            "quality"]
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -117,7 +118,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_errors_are_one_line(clipper_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["models"], ["metrics"], ["rollback", "sum"], ["scale", "sum", "2"], ["unlink", "a", "m"],
                  ["delete-app", "a"], ["stop-model", "m"], ["set-version", "m", "1"], ["logs"],
-                 ["apps", "-v"]):  # fmt: skip
+                 ["apps", "-v"], ["quality", "a"], ["quality", "a", "--reset"]):  # fmt: skip
         code, out, err = run(capsys, *argv)
         assert code == 1, argv
         assert out == ""

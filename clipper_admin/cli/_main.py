@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from clipper_admin.cli import _cmd_apps, _cmd_cluster, _cmd_models
+from clipper_admin.cli import _cmd_apps, _cmd_cluster, _cmd_models, _cmd_quality
 from clipper_admin.cli._clusters import resolve_cluster
 from clipper_admin.cli._errors import shell_message
 from clipper_admin.cli._output import cli_logging
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cmd_cluster.register(registry)
     _cmd_apps.register(registry)
     _cmd_models.register(registry)
+    _cmd_quality.register(registry)
     return parser
 
 

@@ -3,8 +3,13 @@
 A mixin of :class:`DockerContainerManager` (see the manager for the
 attributes). Start-up order: Redis, management frontend, query frontend(s),
 Prometheus (scraping every query frontend and each model replica
-directly). With ``num_frontend_replicas=N`` there are N query-frontend
+directly, and evaluating the monitoring alerts mounted beside its
+configuration). With ``num_frontend_replicas=N`` there are N query-frontend
 containers, each with its own model replicas (see :mod:`.query_frontends`).
+The management frontend's dashboard samples query frontend 0 by its
+container name on the cluster network (``--query_frontend_url``): the name
+is chosen before the management frontend starts, and Docker's DNS resolves
+it once that frontend runs.
 
 A port of 0 is published as host port 0: Docker picks a free one when it
 starts the container, and the manager reads it back from the container's
@@ -41,6 +46,12 @@ PROMETHEUS_CONTAINER_PORT = 9090
 """The port Prometheus listens on inside its container."""
 _PROMETHEUS_PORT = PROMETHEUS_CONTAINER_PORT
 _PROMETHEUS_CONFIG_IN_CONTAINER = "/etc/prometheus/prometheus.yml"
+_PROMETHEUS_RULES_IN_CONTAINER = f"/etc/prometheus/{prometheus_config.RULES_FILE_NAME}"
+
+
+def query_frontend_url(container_name: str) -> str:
+    """The REST address of the query frontend container ``container_name`` on the cluster network."""
+    return f"http://{container_name}:{CLIPPER_INTERNAL_QUERY_PORT}"
 
 
 class CoreContainers:
@@ -92,8 +103,10 @@ class CoreContainers:
 
         self.clipper_management_port = find_unbound_port(self.clipper_management_port, "management frontend", self.logger)
         mgmt_env = {_http.ADMIN_TOKEN_ENV: self.admin_token} if self.admin_token else {}
+        # Named now so that the dashboard can sample it: the management frontend starts first.
+        qf_name = f"query_frontend-{random_suffix()}"
         mgmt = self._run(client, started, "management frontend", mgmt_image, f"mgmt_frontend-{random_suffix()}",
-                  command=redis_args, environment=mgmt_env,
+                  command=[*redis_args, f"--query_frontend_url={query_frontend_url(qf_name)}"], environment=mgmt_env,
                   ports={f"{CLIPPER_INTERNAL_MANAGEMENT_PORT}/tcp":
                          (self.management_bind_address, self.clipper_management_port)},
                   labels={CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: "",
@@ -103,13 +116,15 @@ class CoreContainers:
 
         qf_command = [*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
                       f"--timeout_request={t_request}", f"--timeout_content={t_content}"]  # fmt: skip
-        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends)
+        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends, qf_name)
         self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
         self.prometheus_config_path = prometheus_config.create_config_file(
             self.cluster_name, [f.name for f in frontends])
         prometheus = self._run(client, started, "Prometheus", images.image(images.PROMETHEUS), f"metric_frontend-{random_suffix()}",
                   ports={f"{_PROMETHEUS_PORT}/tcp": self.prometheus_port},
-                  volumes={self.prometheus_config_path: {"bind": _PROMETHEUS_CONFIG_IN_CONTAINER, "mode": "ro"}},
+                  volumes={self.prometheus_config_path: {"bind": _PROMETHEUS_CONFIG_IN_CONTAINER, "mode": "ro"},
+                           prometheus_config.rules_file_path(self.prometheus_config_path):
+                           {"bind": _PROMETHEUS_RULES_IN_CONTAINER, "mode": "ro"}},
                   labels={CLIPPER_DOCKER_PORT_LABELS["metric"]: str(self.prometheus_port),
                           CLIPPER_METRIC_CONFIG_LABEL: self.prometheus_config_path})  # fmt: skip
         self.prometheus_port = published_port(prometheus, _PROMETHEUS_PORT, self.prometheus_port, self.logger)
@@ -120,8 +135,8 @@ class CoreContainers:
             self.logger.warning("%s", scale_out_notice(self.public_hostname, frontends))
 
     def _start_query_frontends(self, client: Any, started: list[Any], image: str, command: list[str],
-                               count: int) -> list[QueryFrontend]:  # fmt: skip
-        """Start ``count`` query frontends at once and wait for all of them.
+                               count: int, base_name: str) -> list[QueryFrontend]:  # fmt: skip
+        """Start ``count`` query frontends at once (frontend 0 named ``base_name``) and wait for all of them.
 
         Frontend 0 is published on the cluster's query/RPC ports (as with a
         single frontend); the others on host ports Docker picks (free, and
@@ -131,7 +146,7 @@ class CoreContainers:
         self.clipper_rpc_port = find_unbound_port(self.clipper_rpc_port, "query frontend RPC service", self.logger)
         endpoint = {self.docker_network: client.api.create_endpoint_config(aliases=network_aliases(self.cluster_name))}
         requested: list[tuple[str, int, int]] = []
-        for i, name in enumerate(frontend_names(f"query_frontend-{random_suffix()}", count)):
+        for i, name in enumerate(frontend_names(base_name, count)):
             # 0: Docker picks a free host port when it publishes the container's port.
             query_port, rpc_port = (self.clipper_query_port, self.clipper_rpc_port) if i == 0 else (0, 0)
             self.logger.info("Starting query frontend container %s from %s", name, image)

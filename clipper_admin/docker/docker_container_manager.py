@@ -32,6 +32,7 @@ from clipper_admin.container_manager import (
     CLIPPER_METRIC_CONFIG_LABEL,
     ContainerManager,
 )
+from clipper_admin.docker import prometheus_config
 from clipper_admin.docker.core_containers import CoreContainers
 from clipper_admin.docker.discovery import management_token as _management_token
 from clipper_admin.docker.discovery import running_cluster
@@ -291,7 +292,7 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
     def stop_all(self, graceful: bool = True) -> None:
         """Stop and remove every container of the cluster (killed when not ``graceful``).
 
-        Also removes the Prometheus configuration file, and the Docker network
+        Also removes the Prometheus configuration and rules files, and the Docker network
         if this manager created it and no other container uses it.
         """
         with engine() as client:
@@ -306,8 +307,9 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
             remove_network_if_unused(client, self.docker_network, self.logger)
 
     def _remove_config_file(self, path: str | None) -> None:
+        """Remove a Prometheus configuration this manager wrote, and the rules file beside it."""
         if path and Path(path).name.startswith("clipper-"):  # only a file this manager wrote
-            Path(path).unlink(missing_ok=True)
+            prometheus_config.remove_config_files(path)
 
     # ---------------------------------------------------------------- inspection
 

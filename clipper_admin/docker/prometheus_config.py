@@ -7,10 +7,20 @@ container, as the original). The file is bind-mounted read-only into the
 Prometheus container; replicas are added and removed by rewriting it in
 place (a bind-mounted file must keep its inode) and POSTing ``/-/reload``.
 
+The monitoring alerts (``clipper_admin/monitoring/alert_rules.yaml``, or the
+file ``$CLIPPER_PROMETHEUS_RULES`` names) are copied next to it
+(``<config>-alert_rules.yaml``, :func:`rules_file_path`) and mounted beside
+it in the container as ``/etc/prometheus/alert_rules.yaml``, which
+``rule_files`` names relative to the configuration (so the same
+configuration checks with ``promtool`` next to a copy of the rules).
+``$CLIPPER_ALERTMANAGERS`` (``host:port``, comma-separated) adds the
+Alertmanagers Prometheus sends its alerts to, as on a local cluster.
+
 The file is JSON, which is valid YAML, so no YAML library is needed.
 :func:`global_config` and :func:`query_job` are not Docker-specific: the
 local cluster's Prometheus (``clipper_admin.local.prometheus``) uses them
-too, so both clusters have the same jobs. This module imports nothing of the
+too, so both clusters have the same jobs; :func:`rules_text` and
+:func:`alerting_config` serve the Kubernetes manifests too. This module imports nothing of the
 Docker engine, so importing it stays cheap.
 """
 
@@ -27,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from clipper_admin.container_manager import CLIPPER_INTERNAL_METRIC_PORT, CLIPPER_INTERNAL_QUERY_PORT
+from clipper_admin.exceptions import ClipperException
+from clipper_admin.monitoring import alert_rules_path
 
 if TYPE_CHECKING:
     from clipper_admin.docker.engine import Logger
@@ -35,6 +47,12 @@ QUERY_JOB = "query"
 QUERY_METRICS_PATH = "/metrics/prometheus"
 SCRAPE_INTERVAL = "5s"
 _RELOAD_TIMEOUT_S = 10
+#: The rules file's name beside ``prometheus.yml`` (Docker container, Kubernetes ConfigMap key, local cluster).
+RULES_FILE_NAME = "alert_rules.yaml"
+#: Names a rules file to load instead of the shipped monitoring alerts (as ``clipper_admin.local.prometheus``).
+RULES_ENV = "CLIPPER_PROMETHEUS_RULES"
+#: Alertmanagers (``host:port``, comma-separated) Prometheus sends its alerts to.
+ALERTMANAGERS_ENV = "CLIPPER_ALERTMANAGERS"
 
 
 def global_config(interval: str = SCRAPE_INTERVAL) -> dict[str, Any]:
@@ -47,23 +65,78 @@ def query_job(targets: list[str]) -> dict[str, Any]:
     return {"job_name": QUERY_JOB, "metrics_path": QUERY_METRICS_PATH, "static_configs": [{"targets": targets}]}
 
 
+def rules_source() -> str:
+    """The rules file to load: ``$CLIPPER_PROMETHEUS_RULES``, else the shipped monitoring alerts."""
+    return os.environ.get(RULES_ENV) or str(alert_rules_path())
+
+
+def rules_text() -> str:
+    """The text of :func:`rules_source`'s file (ClipperException when it cannot be read)."""
+    source = rules_source()
+    try:
+        with open(source) as f:
+            return f.read()
+    except OSError as e:
+        raise ClipperException(f"Cannot read the Prometheus rules file {source} ({RULES_ENV}): {e}") from e
+
+
+def alertmanager_targets() -> list[str]:
+    """The Alertmanagers of ``$CLIPPER_ALERTMANAGERS`` (``host:port`` each)."""
+    return [a.strip() for a in os.environ.get(ALERTMANAGERS_ENV, "").split(",") if a.strip()]
+
+
+def alerting_config() -> dict[str, Any] | None:
+    """The ``alerting`` section sending alerts to :func:`alertmanager_targets`; None when there are none."""
+    targets = alertmanager_targets()
+    return {"alertmanagers": [{"static_configs": [{"targets": targets}]}]} if targets else None
+
+
 def initial_config(query_frontend_names: str | list[str]) -> dict[str, Any]:
-    """Global 5 s intervals (the original's) and the job of the query frontend(s)."""
+    """Global 5 s intervals (the original's), the monitoring alerts beside the file, the job of the query
+    frontend(s), and the Alertmanagers of ``$CLIPPER_ALERTMANAGERS`` if any."""
     names = [query_frontend_names] if isinstance(query_frontend_names, str) else list(query_frontend_names)
-    return {
+    config: dict[str, Any] = {
         "global": global_config(),
+        "rule_files": [RULES_FILE_NAME],  # relative: beside the configuration file
         "scrape_configs": [query_job([f"{name}:{CLIPPER_INTERNAL_QUERY_PORT}" for name in names])],
     }
+    alerting = alerting_config()
+    if alerting is not None:
+        config["alerting"] = alerting
+    return config
+
+
+def rules_file_path(config_path: str) -> str:
+    """Where :func:`create_config_file` put the rules of the configuration at ``config_path``."""
+    root, _ = os.path.splitext(config_path)
+    return f"{root}-{RULES_FILE_NAME}"
 
 
 def create_config_file(cluster_name: str, query_frontend_names: str | list[str]) -> str:
-    """Write the initial configuration to a new temp file; returns its real path."""
+    """Write the initial configuration to a new temp file, and the rules beside it; returns its real path."""
+    rules = rules_text()
     fd, path = tempfile.mkstemp(prefix=f"clipper-{cluster_name}-prometheus-", suffix=".yml")
-    with os.fdopen(fd, "w") as f:
-        json.dump(initial_config(query_frontend_names), f, indent=2)
-    # Prometheus runs as a user of its own inside the container: it must be able to read it.
-    os.chmod(path, 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(initial_config(query_frontend_names), f, indent=2)
+        with open(rules_file_path(path), "w") as f:
+            f.write(rules)
+        # Prometheus runs as a user of its own inside the container: it must be able to read them.
+        os.chmod(path, 0o644)
+        os.chmod(rules_file_path(path), 0o644)
+    except BaseException:
+        remove_config_files(path)
+        raise
     return os.path.realpath(path)
+
+
+def remove_config_files(config_path: str) -> None:
+    """Remove a configuration :func:`create_config_file` wrote and its rules file."""
+    for path in (config_path, rules_file_path(config_path)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 @contextmanager

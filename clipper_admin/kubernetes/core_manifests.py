@@ -72,8 +72,18 @@ def redis(c: ClusterSpec, redis_port: int, image: str = REDIS_IMAGE) -> list[Jso
     ]
 
 
+def query_frontend_url(c: ClusterSpec) -> str:
+    """The query frontends' REST address inside the cluster: their Service (the one ``get_query_addr`` reaches)."""
+    return f"http://{query_name(c)}:{CLIPPER_INTERNAL_QUERY_PORT}"
+
+
 def mgmt_frontend(c: ClusterSpec, image: str, redis_ip: str, redis_port: int) -> list[Json]:
-    """Management frontend Deployment and Service (1338)."""
+    """Management frontend Deployment and Service (1338).
+
+    Its dashboard samples the query frontends through their Service
+    (``--query_frontend_url``), resolved when the page is open, so the
+    management frontend may start before them.
+    """
     labels = component_labels(c, "mgmt-frontend")
     pod_labels = {**labels, CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL: ""}
     volume, tmp_mount = ps.tmp_volume()
@@ -82,7 +92,8 @@ def mgmt_frontend(c: ClusterSpec, image: str, redis_ip: str, redis_port: int) ->
         "name": "mgmt-frontend",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "args": [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}", "--host=0.0.0.0", f"--port={port}"],
+        "args": [f"--redis_ip={redis_ip}", f"--redis_port={redis_port}", "--host=0.0.0.0", f"--port={port}",
+                 f"--query_frontend_url={query_frontend_url(c)}"],
         "env": [secret_env(c, "CLIPPER_ADMIN_TOKEN", ADMIN_TOKEN_KEY),
                 secret_env(c, "CLIPPER_MGMT_REDIS_PASSWORD", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "http", "containerPort": port}],

@@ -3,12 +3,19 @@
 Prometheus discovers the cluster's pods through the API (hence a
 ServiceAccount of its own with read access to pods) and scrapes those
 annotated ``prometheus.io/scrape``: every query frontend and model replica.
+It evaluates the monitoring alerts (``clipper_admin/monitoring/alert_rules.yaml``,
+or the file ``$CLIPPER_PROMETHEUS_RULES`` names when the objects are built):
+the ConfigMap holds them under the key ``alert_rules.yaml`` beside
+``prometheus.yml``, both mounted in ``/etc/prometheus``, and ``rule_files``
+names it. ``$CLIPPER_ALERTMANAGERS`` (``host:port``, comma-separated) adds
+the Alertmanagers the alerts are sent to.
 """
 
 from __future__ import annotations
 
 import yaml
 
+from clipper_admin.docker import prometheus_config as shared_config
 from clipper_admin.kubernetes import pod_spec as ps
 from clipper_admin.kubernetes.cluster_spec import ClusterSpec, metrics_name, prometheus_config_name, prometheus_rbac_name
 from clipper_admin.kubernetes.objects import deployment_object, component_labels, object_meta, pod_object, service_object
@@ -16,6 +23,8 @@ from clipper_admin.kubernetes.pod_spec import Json
 
 PROMETHEUS_IMAGE = "prom/prometheus:v2.53.0"
 PROMETHEUS_PORT = 9090
+#: The ConfigMap key (and file in ``/etc/prometheus``) of the alerting rules.
+RULES_KEY = shared_config.RULES_FILE_NAME
 
 
 def prometheus_rbac(c: ClusterSpec) -> list[Json]:
@@ -49,10 +58,11 @@ def prometheus_rbac(c: ClusterSpec) -> list[Json]:
 
 
 def prometheus_config(c: ClusterSpec) -> str:
-    """``prometheus.yml``: scrape the pods of this cluster annotated for it."""
+    """``prometheus.yml``: scrape the pods of this cluster annotated for it, load the alerting rules beside it."""
     pod_label = "__meta_kubernetes_pod_label_"
-    config = {
+    config: dict[str, object] = {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": [RULES_KEY],
         "scrape_configs": [{
             "job_name": "Clipper Metrics",
             "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [c.namespace]}}],
@@ -70,18 +80,21 @@ def prometheus_config(c: ClusterSpec) -> str:
             ],
         }],
     }
+    alerting = shared_config.alerting_config()
+    if alerting is not None:
+        config["alerting"] = alerting
     text: str = yaml.safe_dump(config, sort_keys=False)
     return text
 
 
 def prometheus(c: ClusterSpec, image: str = PROMETHEUS_IMAGE) -> list[Json]:
-    """Prometheus ConfigMap, Deployment and Service (9090)."""
+    """Prometheus ConfigMap (``prometheus.yml`` and the alerting rules), Deployment and Service (9090)."""
     labels = component_labels(c, "metrics")
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(c, prometheus_config_name(c), labels),
-        "data": {"prometheus.yml": prometheus_config(c)},
+        "data": {"prometheus.yml": prometheus_config(c), RULES_KEY: shared_config.rules_text()},
     }
     volume, tmp_mount = ps.tmp_volume()
     container = {

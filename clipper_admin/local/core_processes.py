@@ -69,7 +69,8 @@ def start_core(
         logger.info("Using external Redis at %s:%d", state.redis_ip, state.redis_port)
     logger.info("Starting management frontend on 127.0.0.1:%d", state.management_port)
     cmd = launch.python_module_command(
-        "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port)
+        "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port),
+        "--query_frontend_url", f"http://127.0.0.1:{state.query_port}",  # what its dashboard shows
     )
     mgmt_env = {ADMIN_TOKEN_ENV: admin_token} if admin_token else None
     start_process(paths, state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port], timeout_s, mgmt_env)

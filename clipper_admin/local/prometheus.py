@@ -16,7 +16,13 @@ cluster directory::
 
     prometheus/prometheus.yml   the configuration (JSON, which is valid YAML)
     prometheus/models.json      the replica targets
+    prometheus/alert_rules.yaml the monitoring alerts (``clipper_admin/monitoring``)
     prometheus/data/            the time series (removed with the cluster)
+
+The alerting rules are the shipped ``clipper_admin/monitoring/alert_rules.yaml``,
+or the file ``$CLIPPER_PROMETHEUS_RULES`` names. Prometheus evaluates them
+(its ``/alerts`` page) and, when ``$CLIPPER_ALERTMANAGERS`` lists Alertmanager
+addresses (``host:port``, comma-separated), sends them there.
 
 The binary is ``$CLIPPER_PROMETHEUS`` if set, else ``prometheus`` on PATH
 (Debian's ``prometheus`` package installs ``/usr/bin/prometheus``).
@@ -38,6 +44,7 @@ from clipper_admin.docker import prometheus_config
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import launch
 from clipper_admin.local.cluster_state import ClusterPaths, ClusterState, ReplicaInfo
+from clipper_admin.monitoring import alert_rules_path
 
 #: The port Prometheus asks for by default; when it is taken another free one is used.
 DEFAULT_PORT = 9090
@@ -47,6 +54,10 @@ MODELS_JOB = "models"
 BINARY_ENV = "CLIPPER_PROMETHEUS"
 #: How often the targets file is re-read should a rename go unnoticed (it is watched too).
 TARGETS_REFRESH_INTERVAL = "30s"
+#: Names a rules file to load instead of the shipped monitoring alerts.
+RULES_ENV = "CLIPPER_PROMETHEUS_RULES"
+#: Alertmanagers (``host:port``, comma-separated) Prometheus sends its alerts to.
+ALERTMANAGERS_ENV = "CLIPPER_ALERTMANAGERS"
 
 INSTALL_HINT = "install it (apt-get install prometheus, or a release from https://prometheus.io/download/)"
 
@@ -57,6 +68,10 @@ def config_file(paths: ClusterPaths) -> Path:
 
 def targets_file(paths: ClusterPaths) -> Path:
     return paths.prometheus_dir / "models.json"
+
+
+def rules_file(paths: ClusterPaths) -> Path:
+    return paths.prometheus_dir / "alert_rules.yaml"
 
 
 def data_dir(paths: ClusterPaths) -> Path:
@@ -110,9 +125,11 @@ def choose_binary(requested_port: int | None, logger: launch.Logger) -> str | No
 
 
 def build_config(paths: ClusterPaths, state: ClusterState, scrape_interval: str) -> dict[str, Any]:
-    """The configuration: the query frontend's job (static) and the replicas' (from the targets file)."""
-    return {
+    """The configuration: the query frontend's job (static), the replicas' (from the targets file), the
+    monitoring alerts, and the Alertmanagers of ``$CLIPPER_ALERTMANAGERS``."""
+    config = {
         "global": prometheus_config.global_config(scrape_interval),
+        "rule_files": [str(rules_file(paths))],
         "scrape_configs": [
             prometheus_config.query_job([f"127.0.0.1:{state.query_port}"]),
             {
@@ -121,6 +138,10 @@ def build_config(paths: ClusterPaths, state: ClusterState, scrape_interval: str)
             },
         ],
     }
+    alertmanagers = [a.strip() for a in os.environ.get(ALERTMANAGERS_ENV, "").split(",") if a.strip()]
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": alertmanagers}]}]}
+    return config
 
 
 def target_groups(state: ClusterState) -> list[dict[str, Any]]:
@@ -135,6 +156,11 @@ def target_groups(state: ClusterState) -> list[dict[str, Any]]:
 def write_config(paths: ClusterPaths, state: ClusterState, scrape_interval: str) -> None:
     """Write the configuration and the (current) targets file."""
     paths.prometheus_dir.mkdir(parents=True, exist_ok=True)
+    source = os.environ.get(RULES_ENV) or str(alert_rules_path())
+    try:
+        shutil.copyfile(source, rules_file(paths))
+    except OSError as e:
+        raise ClipperException(f"Cannot copy the Prometheus rules file {source} ({RULES_ENV}): {e}") from e
     _write_atomically(config_file(paths), build_config(paths, state, scrape_interval))
     write_targets(paths, state)
 

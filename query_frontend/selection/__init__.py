@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from clipper_protocol.selection_schema import DEFAULT_POLICY, SelectionParams
 from query_frontend.selection.ab_split import ABSplitPolicy
 from query_frontend.selection.base import EmptyState, Feedback, PolicyState, SelectionPolicy, Target
+from query_frontend.selection.cascade import CascadePolicy
 from query_frontend.selection.default import DefaultOutputSelectionPolicy
 from query_frontend.selection.epsilon_greedy import ArmStats, EpsilonGreedyPolicy
 from query_frontend.selection.exp3 import Exp3Policy, LogWeights
@@ -20,7 +21,8 @@ from query_frontend.selection.exp4 import Exp4Policy
 
 POLICY_CLASSES: dict[str, type[SelectionPolicy]] = {  # type: ignore[type-arg]
     cls.name: cls
-    for cls in (DefaultOutputSelectionPolicy, ABSplitPolicy, EpsilonGreedyPolicy, Exp3Policy, Exp4Policy)
+    for cls in (DefaultOutputSelectionPolicy, ABSplitPolicy, EpsilonGreedyPolicy, Exp3Policy, Exp4Policy,
+                CascadePolicy)
 }
 
 
@@ -40,6 +42,7 @@ __all__ = [
     "POLICY_CLASSES",
     "ABSplitPolicy",
     "ArmStats",
+    "CascadePolicy",
     "DefaultOutputSelectionPolicy",
     "EmptyState",
     "EpsilonGreedyPolicy",

@@ -58,6 +58,8 @@ class SelectionPolicy(ABC, Generic[S]):
     name: ClassVar[str]
     ensemble: ClassVar[bool] = False
     """True when a query asks several models and waits for them until the SLO."""
+    learns: ClassVar[bool] = True
+    """False for policies feedback cannot change: ``/update`` then asks no model."""
 
     def __init__(self, params: SelectionParams, models: Sequence[str], rng: random.Random | None = None) -> None:
         self.params = params

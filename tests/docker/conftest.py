@@ -16,6 +16,7 @@ import pytest
 
 from clipper_admin import DockerContainerManager
 from clipper_admin.container_manager import CLIPPER_DOCKER_LABEL, CLIPPER_METRIC_CONFIG_LABEL
+from clipper_admin.docker import prometheus_config
 from tests.support.ci import skip_or_fail
 
 docker = pytest.importorskip("docker")
@@ -73,7 +74,7 @@ class ClusterFactory:
     """Makes DockerContainerManagers with unique names, ports of their own choosing and a test network.
 
     Everything a test's clusters leave behind (containers, Prometheus config
-    files, the network) is removed afterwards, even when the test fails.
+    and rules files, the network) is removed afterwards, even when the test fails.
     """
 
     client: object
@@ -96,7 +97,7 @@ class ClusterFactory:
             for c in self.client.containers.list(all=True, filters={"label": f"{CLIPPER_DOCKER_LABEL}={name}"}):  # type: ignore[attr-defined]
                 config = c.labels.get(CLIPPER_METRIC_CONFIG_LABEL)
                 if config:
-                    Path(config).unlink(missing_ok=True)
+                    prometheus_config.remove_config_files(config)  # and the rules beside it
                 c.remove(force=True, v=True)
         try:
             self.client.networks.get(self.network).remove()  # type: ignore[attr-defined]

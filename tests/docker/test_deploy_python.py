@@ -143,3 +143,29 @@ def test_a_failed_build_reports_the_step_and_leaves_no_container(conn: ClipperCo
     leftovers = [c.name for c in docker_client.containers.list(all=True)
                  if marker in " ".join(c.attrs["Config"].get("Cmd") or [])]
     assert leftovers == []
+
+
+def test_user_defined_metrics_reach_the_clusters_prometheus(conn: ClipperConnection) -> None:
+    def counted(xs: list[Any]) -> list[str]:
+        import clipper_admin.metrics as metrics  # loads in the closure image, without the client's dependencies
+
+        metrics.add_metric("docker_um_inputs", "Counter", "Inputs answered")
+        metrics.report_metric("docker_um_inputs", len(xs))
+        return [str(sum(x)) for x in xs]
+
+    python_deployer.create_endpoint(conn, "um-docker", "doubles", counted, default_output="none",
+                                    slo_micros=2000000, batch_size=1)
+    for x in (1.0, 2.0, 3.0):
+        assert serve(conn, "um-docker", {"input": [x]}) == x  # the output string "1.0" reads as JSON
+
+    def scraped() -> dict[str, Any] | None:
+        r = requests.get(f"http://{conn.cm.get_metric_addr()}/api/v1/query",
+                         params={"query": 'docker_um_inputs_total{model="um-docker"}'}, timeout=10)
+        result: list[dict[str, Any]] = r.json()["data"]["result"]
+        return result[0] if result and result[0]["value"][1] == "3" else None
+
+    deadline = time.monotonic() + 60  # Docker's Prometheus scrapes every 5 s, after a reload for the new replica
+    while (series := scraped()) is None:
+        assert time.monotonic() < deadline, "Prometheus never scraped docker_um_inputs_total == 3"
+        time.sleep(1)
+    assert series["metric"]["version"] == "1"

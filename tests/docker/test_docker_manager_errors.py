@@ -130,3 +130,133 @@ def test_reload_failure_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixtu
     with dead_port() as port:
         assert prometheus_config.reload(f"127.0.0.1:{port}", log) is False
     assert "Could not reload the Prometheus configuration" in caplog.text
+
+
+# ---------------------------------------------------------------- alert rules and the dashboard's query frontend
+
+
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+
+
+def test_prometheus_config_loads_the_shipped_alert_rules_beside_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from clipper_admin.monitoring import alert_rules_path
+    from tests.support.prometheus_rules import check_config_with_rules
+
+    monkeypatch.delenv(prometheus_config.RULES_ENV, raising=False)
+    monkeypatch.delenv(prometheus_config.ALERTMANAGERS_ENV, raising=False)
+    _in_tmp(tmp_path, monkeypatch)
+    path = prometheus_config.create_config_file("c1", ["query_frontend-1"])
+    rules = prometheus_config.rules_file_path(path)
+    assert Path(rules).parent == Path(path).parent and Path(rules).name.startswith("clipper-c1-prometheus-")
+    assert Path(rules).read_text() == alert_rules_path().read_text()
+    assert oct(os.stat(rules).st_mode & 0o777) == "0o644"  # readable by Prometheus's own user
+    import json
+
+    config = json.loads(Path(path).read_text())
+    assert config["rule_files"] == ["alert_rules.yaml"] and "alerting" not in config
+    # As the container sees them: /etc/prometheus/prometheus.yml beside /etc/prometheus/alert_rules.yaml.
+    check_config_with_rules(tmp_path / "etc-prometheus", config, Path(rules).read_text())
+    # Editing the targets keeps the rules.
+    prometheus_config.add_model_targets(path, ["m_1-1"])
+    assert json.loads(Path(path).read_text())["rule_files"] == ["alert_rules.yaml"]
+    prometheus_config.remove_config_files(path)
+    assert not os.path.exists(path) and not os.path.exists(rules)
+    prometheus_config.remove_config_files(path)  # already gone: nothing to do
+
+
+def test_prometheus_rules_and_alertmanagers_from_the_environment(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    _in_tmp(tmp_path, monkeypatch)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("groups: []\n")
+    monkeypatch.setenv(prometheus_config.RULES_ENV, str(mine))
+    monkeypatch.setenv(prometheus_config.ALERTMANAGERS_ENV, " am-1:9093, am-2:9093 ,")
+    path = prometheus_config.create_config_file("c2", "query_frontend-2")
+    try:
+        assert Path(prometheus_config.rules_file_path(path)).read_text() == "groups: []\n"
+        import json
+
+        alerting = json.loads(Path(path).read_text())["alerting"]
+        assert alerting == {"alertmanagers": [{"static_configs": [{"targets": ["am-1:9093", "am-2:9093"]}]}]}
+    finally:
+        prometheus_config.remove_config_files(path)
+    monkeypatch.setenv(prometheus_config.RULES_ENV, str(tmp_path / "missing.yaml"))
+    with pytest.raises(ClipperException, match=r"Cannot read the Prometheus rules file .*missing\.yaml "
+                                               r"\(CLIPPER_PROMETHEUS_RULES\)"):
+        prometheus_config.create_config_file("c3", "query_frontend-3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml"]  # nothing half-written left
+
+
+class _FakeContainer:
+    def __init__(self, name: str, labels: dict[str, str], kwargs: dict[str, Any]) -> None:
+        self.name, self.labels, self.kwargs = name, labels, kwargs
+        self.attrs: dict[str, Any] = {"State": {"Status": "running"}, "NetworkSettings": {"Ports": {}}}
+
+    def reload(self) -> None:
+        pass
+
+
+class _FakeEngine:
+    """Just enough of docker.DockerClient for ``_start_core``: records every ``containers.run``."""
+
+    def __init__(self) -> None:
+        self.started: list[_FakeContainer] = []
+        self.containers = self
+        self.api = self
+
+    def run(self, image: str, **kwargs: Any) -> _FakeContainer:
+        c = _FakeContainer(kwargs["name"], kwargs.get("labels") or {}, {"image": image, **kwargs})
+        self.started.append(c)
+        return c
+
+    def create_endpoint_config(self, **kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+
+@pytest.mark.parametrize("frontends", [1, 2])
+def test_start_up_mounts_the_rules_and_points_the_dashboard_at_query_frontend_0(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frontends: int) -> None:
+    from clipper_admin.container_manager import (
+        CLIPPER_METRIC_CONFIG_LABEL,
+        CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL,
+        CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    )
+    from clipper_admin.monitoring import alert_rules_path
+    from management_frontend.settings import load_settings
+
+    monkeypatch.delenv(prometheus_config.RULES_ENV, raising=False)
+    _in_tmp(tmp_path, monkeypatch)
+    cm = DockerContainerManager(cluster_name="rules", redis_ip="redis.example", clipper_query_port=0,
+                                clipper_management_port=0, clipper_rpc_port=0, prometheus_port=0)  # fmt: skip
+    engine = _FakeEngine()
+    cm._start_core(engine, [], "qf-image", "mgmt-image", 1024, 1, 5, 300, frontends)
+    by_image = {}
+    for c in engine.started:
+        by_image.setdefault(c.kwargs["image"], []).append(c)
+    (mgmt,) = by_image["mgmt-image"]
+    qfs = by_image["qf-image"]
+    (prometheus,) = [c for c in engine.started if CLIPPER_METRIC_CONFIG_LABEL in c.labels]
+    assert CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL in mgmt.labels
+    assert engine.started.index(mgmt) < engine.started.index(qfs[0])  # the original's start order, kept
+    # The dashboard samples frontend 0 by its container name on the cluster network.
+    (qf0,) = [c for c in qfs if c.labels[CLIPPER_QUERY_FRONTEND_ID_LABEL] == "0"]
+    url = f"http://{qf0.name}:1337"
+    assert f"--query_frontend_url={url}" in mgmt.kwargs["command"]
+    assert qf0.name.startswith("query_frontend-") and len(qfs) == frontends
+    settings = load_settings(mgmt.kwargs["command"], {})  # the management frontend takes its command line
+    assert settings.query_frontend_url == url and settings.redis_ip == "redis.example"
+    # Prometheus: its configuration and the rules beside it, both read-only.
+    config = cm.prometheus_config_path
+    assert config is not None and prometheus.labels[CLIPPER_METRIC_CONFIG_LABEL] == config
+    rules = prometheus_config.rules_file_path(config)
+    assert prometheus.kwargs["volumes"] == {
+        config: {"bind": "/etc/prometheus/prometheus.yml", "mode": "ro"},
+        rules: {"bind": "/etc/prometheus/alert_rules.yaml", "mode": "ro"}}
+    assert Path(rules).read_text() == alert_rules_path().read_text()
+    cm._remove_config_file(config)
+    assert not os.path.exists(config) and not os.path.exists(rules)

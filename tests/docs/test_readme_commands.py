@@ -253,6 +253,7 @@ CLI_SCENARIO_EXAMPLES = frozenset({
     "clipper predict hello-world '[1.1, 2.2, 3.3]'",
     "clipper models",
     "clipper metrics hello-world",
+    "clipper quality hello-world",
     "clipper logs --model sum-model --tail 30",
     "clipper unlink hello-world sum-model",
     "clipper delete-app hello-world",
@@ -312,6 +313,10 @@ def run_cli_scenario(cli: CliScenario) -> None:
     wait_for("the curl's and the predict's queries in the metrics", lambda: [
         a for a in sh.clipper_json("metrics", "hello-world")["apps"]
         if a["app"] == "hello-world" and a["num_predictions"] >= 2])
+
+    quality = cli.example("clipper quality hello-world")
+    assert re.search(r"^FEATURE\s+PSI\s+KS\s", quality, re.M) and re.search(r"^sum-model\s+1\s", quality, re.M), \
+        quality
 
     logs = cli.example("clipper logs --model sum-model --tail 30")
     headers = re.findall(r"^==> (\S+) \((sum-model_1-1), alive\) <==$", logs, re.M)

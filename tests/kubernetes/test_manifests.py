@@ -230,3 +230,17 @@ def test_prometheus_config_keeps_only_this_clusters_pods() -> None:
     assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": ["ns"]}}]
     keep = [r for r in job["relabel_configs"] if r["action"] == "keep"]
     assert [r["regex"] for r in keep] == ["true", "c1"]
+
+
+def test_prometheus_loads_the_shipped_alert_rules_in_base_and_manager_objects() -> None:
+    shipped = (Path(m.__file__).resolve().parents[1] / "monitoring" / "alert_rules.yaml").read_text()
+    base = next(o for o in yaml.safe_load_all((K8S / "base" / "prometheus.yaml").read_text())
+                if o and o["kind"] == "ConfigMap")
+    built_maps = [o for o in built(spec()) if o["kind"] == "ConfigMap" and "prometheus.yml" in o["data"]]
+    assert len(built_maps) == 1
+    for data in (base["data"], built_maps[0]["data"]):
+        # k8s/base holds a copy: it must be the shipped file, byte for byte.
+        assert data["alert_rules.yaml"] == shipped
+        assert yaml.safe_load(data["prometheus.yml"])["rule_files"] == ["alert_rules.yaml"]
+    rules = yaml.safe_load(shipped)
+    assert [r["alert"] for g in rules["groups"] for r in g["rules"]], "no alert is shipped"

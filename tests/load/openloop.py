@@ -14,13 +14,21 @@ Each record also keeps its ``send_lag``: how late this client started the
 request. The generator never waits for answers, so a send lag is the
 client's own CPU starvation (on a 2-core machine it shares the CPUs with the
 cluster); :attr:`Record.service_latency` leaves it out.
+
+The client runs in the test process, whose heap grows with every test before
+it (frameworks imported, clusters started): a full garbage collection there
+takes tens of milliseconds, which would land on whichever answers were in
+flight. A run therefore freezes the objects that exist when it starts
+(:func:`gc.freeze`), so the collector only scans what the run itself made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +113,17 @@ class LoadResult:
                 f"max latency {self.max_latency() * 1000:.1f} ms, max send lag {self.max_send_lag() * 1000:.1f} ms")
 
 
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the collector off the objects that exist now (the test process's history) for the block."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def run_open_loop(
     url: str,
     rate: float,
@@ -128,20 +147,21 @@ async def run_open_loop(
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     loop = asyncio.get_running_loop()
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        mono_start = loop.time() + 0.05 if start_at is None else start_at
-        wall_start = time.time() + (mono_start - loop.time())
-        tasks: list[asyncio.Task[None]] = []
-        for i in range(total):
-            due = mono_start + i / rate
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if on_tick is not None:
-                on_tick(loop.time() - mono_start)
-            payload = orjson.dumps(body(i, wall_start + (due - mono_start)))
-            tasks.append(asyncio.create_task(_one(session, url, payload, i, due, mono_start, records)))
-        await asyncio.gather(*tasks)
+    with frozen_heap():
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            mono_start = loop.time() + 0.05 if start_at is None else start_at
+            wall_start = time.time() + (mono_start - loop.time())
+            tasks: list[asyncio.Task[None]] = []
+            for i in range(total):
+                due = mono_start + i / rate
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if on_tick is not None:
+                    on_tick(loop.time() - mono_start)
+                payload = orjson.dumps(body(i, wall_start + (due - mono_start)))
+                tasks.append(asyncio.create_task(_one(session, url, payload, i, due, mono_start, records)))
+            await asyncio.gather(*tasks)
     return LoadResult([r for r in records if r is not None], wall_start, mono_start)
 
 
@@ -158,15 +178,17 @@ async def burst(url: str, n: int, body: BodyFactory = doubles_body, timeout_s: f
     """
     records: list[Record | None] = [None] * n
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
-        if warm_url is not None:
-            await asyncio.gather(*(_get(session, warm_url) for _ in range(n)))
-        loop = asyncio.get_running_loop()
-        mono_start = loop.time()
-        wall_start = time.time()
-        payloads = [orjson.dumps(body(i, wall_start)) for i in range(n)]
-        await asyncio.gather(*(_one(session, url, p, i, mono_start, mono_start, records)
-                               for i, p in enumerate(payloads)))
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    with frozen_heap():
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            if warm_url is not None:
+                await asyncio.gather(*(_get(session, warm_url) for _ in range(n)))
+            loop = asyncio.get_running_loop()
+            mono_start = loop.time()
+            wall_start = time.time()
+            payloads = [orjson.dumps(body(i, wall_start)) for i in range(n)]
+            await asyncio.gather(*(_one(session, url, p, i, mono_start, mono_start, records)
+                                   for i, p in enumerate(payloads)))
     return LoadResult([r for r in records if r is not None], wall_start, mono_start)
 
 

@@ -72,15 +72,16 @@ async def test_delayed_batching_waits_while_queries_keep_arriving_up_to_its_boun
     queue.add_replica(FakeReplica())
     start = time.monotonic()
     n = 0
-    while time.monotonic() - start < 0.03:  # a steady stream, one query every ~0.2 ms
+    while time.monotonic() - start < 0.2:  # a steady stream, one query every ~0.2 ms
         queue.enqueue(_task(b"%d" % n))
         n += 1
         next_at = time.monotonic() + 0.0002
         while time.monotonic() < next_at:  # yield to the loop (and its timers) without sleeping
             await asyncio.sleep(0)
     first_at, first = rec.batches[0]
-    # Sent at the bound (min(4 ms, 20 % of 20 ms)), not after the stream ended.
-    assert 0.0035 <= first_at - start < 0.02, first_at - start
+    # Sent at the bound (min(4 ms, 20 % of 20 ms)), long before the stream ended (the
+    # upper bound leaves room for a busy machine's timer lateness).
+    assert 0.0035 <= first_at - start < 0.1, first_at - start
     assert len(first) > 1
 
 
@@ -124,7 +125,10 @@ async def test_delayed_batching_never_waits_into_a_deadline() -> None:
         await asyncio.sleep(0.05)
     assert len(rec.batches) == 1
     sent_at, batch = rec.batches[0]
-    assert sent_at < batch[0].entry.deadline
+    # The wait is cut to end before the deadline (2 x EXPIRY_MARGIN_S ahead of it); a
+    # busy machine may fire the timer a little late, but never near the 2 s wait.
+    assert queue._wait_until < batch[0].entry.deadline
+    assert sent_at < batch[0].entry.deadline + 0.05
 
 
 async def test_aimd_grows_on_full_batches_and_backs_off_when_slow() -> None:

@@ -147,7 +147,8 @@ async def test_metrics_report_and_prometheus_text(qf: RunningFrontend, cluster_s
     await qf.predict("app", {"input": [0.0]})
     async with qf.session.get(f"{qf.url}/metrics") as resp:
         report = await resp.json()
-    assert set(report) == {"counters", "ratio_counters", "meters", "histograms"}
+    # The original's four keys, and statistical monitoring's (tests/query_frontend/test_monitoring.py).
+    assert set(report) == {"counters", "ratio_counters", "meters", "histograms", "monitoring"}
     counters = {k: v for d in report["counters"] for k, v in d.items()}
     assert counters["app:app:num_predictions"] == {"count": "4"}
     assert counters["model:m:1:num_predictions"] == {"count": "3"}

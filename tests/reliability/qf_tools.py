@@ -104,6 +104,42 @@ class Sampler:
             self._stop.wait(self._interval_s)
 
 
+class CpuAccount:
+    """CPU seconds each process on the machine used during a block: names what else was
+    running when a latency bound is missed on a shared 2-core machine."""
+
+    def __init__(self) -> None:
+        self._start: dict[int, tuple[str, float]] = {}
+        self.used: list[tuple[float, int, str]] = []
+        self.seconds = 0.0
+
+    @staticmethod
+    def _snapshot() -> dict[int, tuple[str, float]]:
+        out: dict[int, tuple[str, float]] = {}
+        for proc in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+            times = proc.info["cpu_times"]
+            if times is not None:
+                cmd = " ".join(proc.info["cmdline"] or [proc.info["name"] or "?"])
+                out[proc.pid] = (cmd[:120], times.user + times.system)
+        return out
+
+    def __enter__(self) -> "CpuAccount":
+        self._start = self._snapshot()
+        self._t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.monotonic() - self._t0
+        end = self._snapshot()
+        self.used = sorted(((cpu - self._start.get(pid, ("", 0.0))[1], pid, cmd)
+                            for pid, (cmd, cpu) in end.items()), reverse=True)
+
+    def top(self, n: int = 6) -> str:
+        """The ``n`` busiest processes, as CPU seconds over the block's wall seconds."""
+        return "; ".join(f"{cpu:.1f}s pid {pid} {cmd}" for cpu, pid, cmd in self.used[:n] if cpu > 0.05) + \
+            f" (over {self.seconds:.1f}s wall, 2 cores)"
+
+
 class ConcurrencyProbe(FrameContainer):
     """A container that answers each batch ``delay_s`` later without blocking
     its socket, and records how many batches it held at once.

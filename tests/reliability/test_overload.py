@@ -29,6 +29,7 @@ from tests.load import params as p
 from tests.load.openloop import LoadResult, burst, run_open_loop
 from tests.reliability.qf_tools import (
     ConcurrencyProbe,
+    CpuAccount,
     Sampler,
     gauges,
     percentile,
@@ -104,7 +105,7 @@ async def _overload(cluster: Cluster, shed_with: str) -> None:
     def sample() -> tuple[float, dict[str, float]]:
         return rss_mib(proc), gauges(cluster)
 
-    with Sampler(sample, 0.1) as sampler:
+    with Sampler(sample, 0.1) as sampler, CpuAccount() as cpu:
         probe = asyncio.create_task(probe_503())
         result = await run_open_loop(cluster.predict_url, rate, p.OVERLOAD_DURATION_S, timeout_s=p.CLIENT_TIMEOUT_S)
         await probe
@@ -138,7 +139,7 @@ async def _overload(cluster: Cluster, shed_with: str) -> None:
         assert all(r.status == 200 and r.output == p.DEFAULT_OUTPUT for r in shed) and shed
     shed_p95 = percentile([r.service_latency for r in shed], 0.95)
     shed_p99 = percentile([r.service_latency for r in shed], 0.99)
-    assert shed_p95 <= p.OVERLOAD_SHED_P95_S, f"shed answers p95 {shed_p95 * 1000:.1f} ms"
+    assert shed_p95 <= p.OVERLOAD_SHED_P95_S, f"shed answers p95 {shed_p95 * 1000:.1f} ms; CPU: {cpu.top()}"
     worst_accepted = max(r.latency for r in accepted)
     assert worst_accepted <= p.MAX_LATENCY_S, f"accepted answer after {worst_accepted * 1000:.1f} ms"
 
@@ -157,7 +158,7 @@ async def _overload(cluster: Cluster, shed_with: str) -> None:
           f"queue_max={p.OVERLOAD_QUEUE_MAX} shed_p95_ms={shed_p95 * 1000:.1f} shed_p99_ms={shed_p99 * 1000:.1f} "
           f"accepted_max_ms={worst_accepted * 1000:.1f} rss_growth_mib={rss_growth:.1f} max_tasks={max_tasks:.0f} "
           f"baseline_p99_ms={baseline_p99 * 1000:.1f} after_p99_ms={after_p99 * 1000:.1f} "
-          f"recovered_in_s={recovered_in:.2f}")
+          f"recovered_in_s={recovered_in:.2f}\nCPU during the load: {cpu.top()}")
 
 
 async def test_a_replica_never_holds_two_batches(cluster: Cluster) -> None:
