@@ -7,7 +7,7 @@ or image: skip locally, fail under ``CI=true``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,3 +29,12 @@ def docker_require(docker_client: Any) -> Callable[[str], Any]:  # noqa: F811
             skip_or_fail(f"image {ref} is missing: run `make images`")
 
     return get
+
+
+@pytest.fixture(scope="package")
+def spark() -> Iterator[Any]:
+    """The tests' SparkSession, stopped with its JVM once the framework tests are done."""
+    from tests.frameworks import pyspark_models
+
+    yield pyspark_models.session()
+    pyspark_models.stop_session()

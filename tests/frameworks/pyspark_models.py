@@ -2,14 +2,16 @@
 
 The functions live here, in the project, so the deployer ships them (and
 this module) by value, as it would a user's own module. One SparkSession
-serves every PySpark test of a pytest process (``local[1]``, 512m, no UI);
-its JVM ends with the process.
+serves the PySpark tests (``local[1]``, 512m, no UI); ``stop_session`` ends
+it and its JVM once they are done (the ``spark`` fixture of
+``tests/frameworks``), so no idle JVM shares the CPUs with later tests.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import subprocess
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,33 @@ def session() -> Any:
     )  # fmt: skip
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def stop_session() -> None:
+    """Stop the tests' SparkSession, if one was made, and wait for its JVM to exit."""
+    if session.cache_info().currsize == 0:
+        return
+    from pyspark import SparkContext
+
+    spark = session()
+    session.cache_clear()
+    gateway = SparkContext._gateway
+    spark.stop()
+    if gateway is None:
+        return
+    proc = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    if proc is not None:
+        # The gateway JVM exits when its stdin closes (the driver is gone).
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _digits_frame(spark: Any, n: int) -> Any:

@@ -29,11 +29,6 @@ START = 300  # seconds a first answer may take (image build, JVM start, model lo
 
 
 @pytest.fixture(scope="module")
-def spark() -> Any:
-    return models.session()
-
-
-@pytest.fixture(scope="module")
 def conn(docker_client: Any, docker_require: Callable[[str], Any]) -> Iterator[ClipperConnection]:
     yield from docker_cluster(docker_client, [*CLUSTER_IMAGES, PYSPARK_IMAGE], docker_require)
 

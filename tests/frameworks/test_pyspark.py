@@ -30,11 +30,6 @@ START = 300  # seconds a first answer may take (JVM start and model load)
 
 
 @pytest.fixture(scope="module")
-def spark() -> Any:
-    return models.session()
-
-
-@pytest.fixture(scope="module")
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClipperConnection]:
     yield from local_cluster(tmp_path_factory, "pyspark")
 
