@@ -56,11 +56,13 @@ settings-docs: $(STAMP)
 images: $(STAMP)
 	dockerfiles/build_images.sh $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(ONLINE),--online)
 
-## Clipper against LitServe, BentoML, Ray Serve, MLServer and bare aiohttp: writes
-## docs/benchmarks.md and docs/img/ (~20 min; BENCH_ARGS=--quick for a smoke run).
+## Clipper against LitServe, BentoML, Ray Serve, MLServer and bare aiohttp, then real models
+## (bench/real_models.py: + KServe, Triton, TorchServe): writes docs/benchmarks.md and docs/img/
+## (~20 + ~30 min; BENCH_ARGS=--quick for a smoke run).
 bench: $(STAMP)
 	bench/setup_venvs.sh
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.real_models $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(MXNET_VENV) .pytest_cache .mypy_cache *.egg-info

@@ -76,6 +76,18 @@ BATCH_WAIT_FRACTION = 0.3
 """The query frontend's ``batch_wait_fraction`` in the benchmark cluster."""
 
 
+def fresh_connection(manager: LocalContainerManager, cluster: str) -> ClipperConnection:
+    """A connection for ``manager``'s cluster, after stopping one an earlier run left running."""
+    conn = ClipperConnection(manager)
+    try:
+        conn.connect()
+    except ClipperException:
+        return conn
+    logger.info("a %s cluster was left running: stopping it", cluster)
+    conn.stop_all()
+    return ClipperConnection(manager)
+
+
 class ClipperBench:
     """Starts the cluster, deploys the models, reads metrics, stops it."""
 
@@ -87,13 +99,7 @@ class ClipperBench:
         self.cold_start_s = 0.0
 
     def start(self) -> None:
-        try:
-            self.conn.connect()
-            logger.info("a %s cluster was left running: stopping it", CLUSTER)
-            self.conn.stop_all()
-            self.conn = ClipperConnection(self.manager)
-        except ClipperException:
-            pass
+        self.conn = fresh_connection(self.manager, CLUSTER)
         shutil.rmtree(BATCH_DIR, ignore_errors=True)
         BATCH_DIR.mkdir(parents=True)
         t0 = time.monotonic()

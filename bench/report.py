@@ -81,6 +81,15 @@ def targets(rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
         out.append(f"| (a), c = 32: ≥ 35 % of the bare aiohttp ceiling | {clip_a['rps']:,.0f} / {bare_a['rps']:,.0f}"
                    f" req/s = **{100 * share:.1f} %** | {verdict(share >= 0.35)} |")
     slo_ms = meta.get("slo_ms", 100.0)
+    clip_a128, bare_a128 = find(rows, "Clipper", "a", 128), find(rows, BARE, "a", 128)
+    if clip_a128 and bare_a128:
+        tail = clip_a128["p99_ms"] / bare_a128["p99_ms"]
+        out.append(f"| (a), c = 128: p99 ≤ 3× the bare handler's | Clipper {clip_a128['p99_ms']:.2f} ms, bare "
+                   f"{bare_a128['p99_ms']:.2f} ms: **{tail:.1f}×** | {verdict(tail <= 3)} |")
+    clip_b128 = find(rows, "Clipper", "b", 128)
+    if clip_b128:
+        out.append(f"| (b), c = 128: no SLO default outputs | default share **{100 * clip_b128['default_share']:.2f} "
+                   f"%**, p99 {clip_b128['p99_ms']:.1f} ms | {verdict(clip_b128['default_share'] == 0)} |")
     b_on = rows_for(rows, "Clipper", "b")
     b_off = rows_for(rows, "Clipper", "b-nobatch")
     if b_on and b_off:
@@ -243,6 +252,11 @@ def main() -> None:
     notes = meta.get("notes")
     if notes:
         lines += ["", "## Notes", "", *notes]
+    real = path.parent / "real_models.json"  # bench/real_models.py's results, when that has run
+    if real.exists():
+        import report_real  # beside this file (run as a script, its folder is on sys.path)
+
+        lines += ["", *report_real.section(json.loads(real.read_text()))]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n")
     print(f"wrote {DOC} and {', '.join(str(IMG / f'{n}.png') for n in made)}")

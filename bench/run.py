@@ -20,6 +20,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,25 @@ def machine_facts() -> dict[str, Any]:
             "wrk": wrk_version[0] if wrk_version else "", "loadavg_at_start": [round(x, 2) for x in load_avg]}
 
 
+Part = Callable[[Runner, dict[str, Any]], None]
+
+
+def run_parts(r: Runner, meta: dict[str, Any], out_file: Path, clipper: Part, peer_part: Part) -> None:
+    """Run Clipper's and the peers' cells (as ``--only`` says), then write every row and ``meta``, even after
+    a failure."""
+    t0 = time.monotonic()
+    try:
+        if r.args.only in ("clipper", "all"):
+            clipper(r, meta)
+        if r.args.only in ("peers", "all"):
+            peer_part(r, meta)
+    finally:
+        meta["elapsed_s"] = round(time.monotonic() - t0, 1)
+        meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        out_file.write_text(json.dumps({"meta": meta, "rows": r.rows}, indent=1))
+        logger.info("wrote %s (%.0f s)", out_file, meta["elapsed_s"])
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     a = parse_args(argv)
@@ -183,18 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {"command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
                             "settings": {k: v for k, v in vars(a).items() if k != "no_report"},
                             "machine": machine_facts(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    r = Runner(a)
-    t0 = time.monotonic()
-    try:
-        if a.only in ("clipper", "all"):
-            run_clipper(r, meta)
-        if a.only in ("peers", "all"):
-            run_peers(r, meta)
-    finally:
-        meta["elapsed_s"] = round(time.monotonic() - t0, 1)
-        meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-        RESULTS_FILE.write_text(json.dumps({"meta": meta, "rows": r.rows}, indent=1))
-        logger.info("wrote %s (%.0f s)", RESULTS_FILE, meta["elapsed_s"])
+    run_parts(Runner(a), meta, RESULTS_FILE, run_clipper, run_peers)
     if not a.no_report:
         tools_py = peers.VENVS / "tools" / "bin" / "python"
         py = str(tools_py) if tools_py.exists() else sys.executable

@@ -155,6 +155,10 @@ class _Cluster(_ConnectionBase):
     def inspect_instance(self) -> dict[str, Any]:
         """The query frontend's metrics (``GET /metrics``) as a dict.
 
+        A query frontend of several workers (``--workers``) answers the sum
+        over its workers, with a ``workers`` key saying which answered; a
+        warning is logged when some did not.
+
         Raises
         ------
         :py:exc:`clipper.UnconnectedException`
@@ -166,6 +170,11 @@ class _Cluster(_ConnectionBase):
             self.logger.error(msg)
             raise ClipperException(msg)
         result: dict[str, Any] = _http.response_json(r, "/metrics")
+        workers = result.get("workers")
+        if isinstance(workers, dict) and workers.get("missing"):
+            # A frontend of several workers sums them; one restarting is not in the figures.
+            self.logger.warning(f"The query frontend's metrics leave out workers {workers['missing']} of "
+                                f"{workers.get('count')} (they did not answer): the figures are partial")
         return result
 
     @requires_connection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -49,6 +50,22 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int
             loop.add_signal_handler(sig, stop.set)
         await main(stop)
 
+    freeze_startup_heap()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(run())
     return 0
+
+
+def freeze_startup_heap() -> None:
+    """Take what start-up made (modules, classes, functions: tens of thousands of objects) out of the
+    garbage collector's sight.
+
+    They live as long as the process, yet every full collection walked them
+    all again: under load that was a pause of tens of milliseconds on every
+    query in flight. Frozen objects are still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
+    # A young collection every 700 allocations promoted the state of every
+    # query in flight; at 20,000 almost all of it is freed by then.
+    gc.set_threshold(20_000, 20, 20)

@@ -1,4 +1,8 @@
-"""``python -m query_frontend [flags]``: run a query frontend until SIGTERM or SIGINT."""
+"""``python -m query_frontend [flags]``: run a query frontend until SIGTERM or SIGINT.
+
+With ``--workers N`` (N > 1) this process is a supervisor of N worker
+processes sharing the REST port (see :mod:`query_frontend.workers`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from query_frontend.settings import QueryFrontendSettings
 
 def main(argv: list[str] | None = None) -> int:
     settings = QueryFrontendSettings.from_args(argv)
+    if settings.workers > 1:
+        from query_frontend.workers import run_supervisor
+
+        return run_supervisor(settings)
     configure_logging("QUERYFRONTEND", settings.log_level)
     return run_until_signalled(lambda stop: serve(settings, stop))
 

@@ -6,6 +6,12 @@ serves them all. Completed entries are evicted least-recently-used first
 when the byte budget is exceeded; pending entries are never evicted (they are
 not in the LRU order until they complete). Failures are never cached: a
 failed entry is removed so the next identical query asks the model again.
+
+Completed outputs are held as plain ``(raw, value)`` tuples, not as
+:class:`ModelOutput` objects: the garbage collector stops tracking a tuple
+of strings and numbers, so a cache of a hundred thousand entries adds
+nothing to a full collection (as objects they made each one take 60–200 ms
+under load, the frontend's worst latency tail).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 CacheKey = tuple[str, str, bytes]
+_Held = tuple[bytes, object]
+"""A completed output as the cache holds it: ``(raw, value)``."""
 
 # Rough per-entry bookkeeping cost (dict slot, tuple, entry object), so that a
 # cache of tiny outputs is still bounded by its byte budget.
@@ -47,7 +55,7 @@ class PredictionCache:
 
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = max(0, capacity_bytes)
-        self._completed: OrderedDict[CacheKey, ModelOutput] = OrderedDict()
+        self._completed: OrderedDict[CacheKey, _Held] = OrderedDict()
         self._pending: dict[CacheKey, PendingPrediction] = {}
         self.size_bytes = 0
 
@@ -60,10 +68,10 @@ class PredictionCache:
 
     def get(self, key: CacheKey) -> ModelOutput | PendingPrediction | None:
         """A completed output (refreshing its recency), a pending entry, or None."""
-        out = self._completed.get(key)
-        if out is not None:
+        held = self._completed.get(key)
+        if held is not None:
             self._completed.move_to_end(key)
-            return out
+            return ModelOutput(held[0], held[1])
         return self._pending.get(key)
 
     def start(self, key: CacheKey, deadline: float) -> PendingPrediction:
@@ -79,14 +87,14 @@ class PredictionCache:
             del self._pending[entry.key]
         if not entry.future.done():
             entry.future.set_result(output)
-        cost = _cost(entry.key, output)
+        cost = _cost(entry.key, output.raw)
         if cost > self.capacity_bytes or entry.key in self._completed:
             return
-        self._completed[entry.key] = output
+        self._completed[entry.key] = (output.raw, output.value)
         self.size_bytes += cost
         while self.size_bytes > self.capacity_bytes and self._completed:
             old_key, old = self._completed.popitem(last=False)
-            self.size_bytes -= _cost(old_key, old)
+            self.size_bytes -= _cost(old_key, old[0])
 
     def fail(self, entry: PendingPrediction, error: BaseException) -> None:
         """Resolve every waiter with ``error`` and forget the entry."""
@@ -100,8 +108,8 @@ class PredictionCache:
     def clear_model(self, model_name: str, model_version: str) -> None:
         """Drop every completed output of one model version."""
         for key in [k for k in self._completed if k[0] == model_name and k[1] == model_version]:
-            self.size_bytes -= _cost(key, self._completed.pop(key))
+            self.size_bytes -= _cost(key, self._completed.pop(key)[0])
 
 
-def _cost(key: CacheKey, output: ModelOutput) -> int:
-    return len(key[2]) + len(output.raw) + _ENTRY_OVERHEAD_BYTES
+def _cost(key: CacheKey, raw: bytes) -> int:
+    return len(key[2]) + len(raw) + _ENTRY_OVERHEAD_BYTES

@@ -24,7 +24,8 @@ from clipper_protocol.input_types import DEFAULT_MAX_INPUT_ELEMENTS
 from query_frontend import openapi, protocol
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.errors import Overloaded, RequestError
-from query_frontend.http_server import JSON, error_response, json_response
+from query_frontend.http_reply import JSON
+from query_frontend.http_server import error_response, json_response
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.monitoring import Monitor
 from query_frontend.queries import QueryProcessor

@@ -19,14 +19,14 @@ from aiohttp.http_exceptions import BadHttpMessage, BadStatusLine, HttpProcessin
 from aiohttp.web_protocol import RequestHandler
 
 from query_frontend import protocol
+from query_frontend.http_reply import JsonReply
 
 log = logging.getLogger("clipper.query_frontend.http")
 
-JSON = "application/json"
 
 
 def json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type=JSON)
+    return JsonReply(body, status)
 
 
 def error_response(error: str, cause: str, status: int) -> web.Response:

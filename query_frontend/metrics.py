@@ -195,6 +195,14 @@ class MetricsRegistry:
             "histograms": histograms,
         }
 
+    def ratio_parts(self) -> dict[str, tuple[int, int]]:
+        """Numerator and denominator of each ratio counter of :meth:`json_report`, by name (to sum workers)."""
+        parts = {f"app:{app}:default_prediction_ratio": (am.defaults, am.count) for app, am in list(self.apps.items())}
+        for (name, version), mm in list(self.models.items()):
+            parts[f"model:{name}:{version}:cache_hit_ratio"] = (mm.cache_hits, mm.cache_lookups)
+        parts["internal:prediction_cache_hit_ratio"] = (self.cache_hits, self.cache_lookups)
+        return parts
+
     def json_document(self) -> dict[str, Any]:
         """``GET /metrics``: the original's document, plus the ``monitoring`` key when monitoring is on."""
         doc: dict[str, Any] = dict(self.json_report())

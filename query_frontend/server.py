@@ -22,21 +22,29 @@ its SLO); then stop following Redis and watching replicas, close the
 container connections (they reconnect to the next frontend) so their
 records are withdrawn, wait until those deletions are written to Redis,
 stop the remaining loops, close the Redis clients.
+
+A frontend built with a :class:`WorkerRole` is one worker of several
+(setting ``workers``, :mod:`query_frontend.workers`): it binds the REST
+port with SO_REUSEPORT, also listens on its private loopback port, and
+answers ``GET /metrics`` with the sum over the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
 
+from clipper_protocol import query_api as api
 from clipper_service.supervisor import TaskSupervisor
 from query_frontend.app_refresh import AppRefresher
 from query_frontend.cache import PredictionCache
 from query_frontend.config import AppConfig, ClusterConfig
 from query_frontend.http import QueryHandlers
 from query_frontend.http_server import build_server
+from query_frontend.loop_lag import LoopLag
 from query_frontend.metrics import MetricsRegistry
 from query_frontend.model_queues import ModelQueues
 from query_frontend.monitoring import Monitor, Recorder
@@ -52,6 +60,7 @@ from query_frontend.rpc import RpcService
 from query_frontend.selection_queries import SelectionQueries
 from query_frontend.settings import QueryFrontendSettings
 from query_frontend.status import FrontendStatus
+from query_frontend.worker_metrics import WorkerMetrics, WorkerRole
 
 log = logging.getLogger("clipper.query_frontend")
 
@@ -62,8 +71,10 @@ REDIS_FLUSH_TIMEOUT_S = 2.0
 class QueryFrontend:
     """All the parts of one query frontend, wired together."""
 
-    def __init__(self, settings: QueryFrontendSettings) -> None:
+    def __init__(self, settings: QueryFrontendSettings, worker: WorkerRole | None = None) -> None:
         self.settings = settings
+        self.worker = worker
+        """Set when this frontend is one of several workers (setting ``workers``; see query_frontend.workers)."""
         self.config = ClusterConfig()
         self.metrics = MetricsRegistry(legacy_names=settings.prometheus_legacy_names)
         self.cache = PredictionCache(settings.prediction_cache_size)
@@ -99,9 +110,14 @@ class QueryFrontend:
                                       max_input_elements=settings.max_input_elements,
                                       lookup_app=AppRefresher(self.config, self.reader).refresh,
                                       monitor=self.monitor)
-        self.metrics.runtime_gauges = self.status.runtime_gauges
+        self.loop_lag = LoopLag()
+        self.metrics.runtime_gauges = lambda: [*self.status.runtime_gauges(), *self.loop_lag.gauges()]
         self.query_port = settings.query_port
         """The REST port: the configured one, or the one bound when that was 0."""
+        if worker is not None and worker.count > 1:
+            # GET /metrics sums the workers' figures (query_frontend.worker_metrics).
+            self.worker_metrics = WorkerMetrics(worker, self.metrics, self.handlers.metrics_prometheus)
+            self.handlers.fixed_routes[api.METRICS_PATH] = {"GET": self.worker_metrics.handle}
 
     def _app_added(self, app: AppConfig) -> None:
         self.writer.set_state(app.name, app.default_output)
@@ -122,6 +138,7 @@ class QueryFrontend:
             self.tasks.start("config-follower", self.sync.follow)
             self.tasks.start("replica-disconnections", self.liveness.watch_disconnections)
             self.tasks.start("replica-silence", self.liveness.watch_silence)
+            self.tasks.start("loop-lag", self.loop_lag.run)
             if self.monitor is not None:
                 monitor, interval = self.monitor, self.settings.monitoring_interval_s
                 self.tasks.start("monitoring", lambda: monitor.run(interval))
@@ -137,11 +154,19 @@ class QueryFrontend:
                                     s.max_headers, s.max_header_bytes)
         self._runner = web.ServerRunner(self._server, shutdown_timeout=self._request_grace_s())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.host, s.query_port, backlog=1024, reuse_address=True)
+        # A worker shares the port with its siblings (SO_REUSEPORT: the kernel spreads connections).
+        reuse_port = True if self.worker is not None else None
+        site = web.TCPSite(self._runner, s.host, s.query_port, backlog=1024, reuse_address=True,
+                           reuse_port=reuse_port)
         await site.start()
+        if self.worker is not None:
+            # Its private loopback port, where its siblings read its metrics (reserved by the supervisor).
+            private = web.TCPSite(self._runner, "127.0.0.1", self.worker.private_port, reuse_address=True,
+                                  reuse_port=True)
+            await private.start()
         ports = [a[1] for a in self._runner.addresses if isinstance(a, tuple)]
         if ports:
-            self.query_port = int(ports[0])
+            self.query_port = int(ports[0])  # the first site's: the REST port
 
     def _request_grace_s(self) -> float:
         # Every query answers by its application's SLO: allow the longest
@@ -198,12 +223,16 @@ class QueryFrontend:
             await self.redis.close()
 
 
-async def serve(settings: QueryFrontendSettings, stop: asyncio.Event) -> None:
-    """Run a query frontend until ``stop`` is set."""
-    frontend = QueryFrontend(settings)
+async def serve(settings: QueryFrontendSettings, stop: asyncio.Event, worker: WorkerRole | None = None,
+                on_ready: Callable[[QueryFrontend], None] | None = None) -> None:
+    """Run a query frontend (or one worker of several) until ``stop`` is set; ``on_ready`` once it serves."""
+    frontend = QueryFrontend(settings, worker)
     await frontend.start()
-    log.info("Query frontend listening on http://%s:%d (RPC port %d, Redis %s:%d)",
+    which = "Query frontend" if worker is None else f"Query frontend worker {worker.index} of {worker.count}"
+    log.info("%s listening on http://%s:%d (RPC port %d, Redis %s:%d)", which,
              settings.host, frontend.query_port, frontend.rpc.port, settings.redis_ip, settings.redis_port)
+    if on_ready is not None:
+        on_ready(frontend)
     try:
         await stop.wait()
     finally:

@@ -137,6 +137,11 @@ class QueryFrontendSettings:
     monitoring_quality_kinds: str = setting(
         "", check=_quality_kinds, help="Fix the quality measure per application: APP=classifier or APP=regressor, "
         "comma-separated (others are decided from their labels and answers).")
+    workers: int = setting(
+        1, check=at_least(1),
+        help="Worker processes sharing the REST port (SO_REUSEPORT), each a full frontend: worker i's RPC port is "
+        "rpc_service_port + i and its model replicas connect there; each gets prediction_cache_size / workers "
+        "bytes of cache. 1 (the default) runs one process, as the original (docs/architecture.md).")
     log_level: str = setting("INFO", parse=parse_log_level, check=one_of("CRITICAL", "ERROR", "WARNING", "INFO",
                                                                          "DEBUG"),
                              help="Level of the frontend's log (CRITICAL, ERROR, WARNING, INFO or DEBUG).")

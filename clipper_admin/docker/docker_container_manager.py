@@ -93,6 +93,9 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         Publish the managed Redis's port (``redis_port``) on the host's
         loopback. False (default): Redis is reachable only on the Docker
         network, where the frontends use it.
+    query_frontend_workers : int, optional
+        Only 1 (the default): several worker processes per query frontend run
+        with LocalContainerManager only; any other value raises ClipperException.
     """
 
     #: Seconds to wait for a container to run (and be healthy); the original waited 300.
@@ -117,7 +120,14 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         admin_token: str | None = None,
         management_bind_address: str = "127.0.0.1",
         publish_redis: bool = False,
+        query_frontend_workers: int = 1,
     ) -> None:
+        if query_frontend_workers != 1:
+            raise ClipperException(
+                f"DockerContainerManager(query_frontend_workers={query_frontend_workers!r}) is not supported: its query "
+                "frontend container runs one worker. Scale out with start_clipper(num_frontend_replicas=N), or use "
+                "LocalContainerManager(query_frontend_workers=N)."
+            )
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name  # prefixes logs and image tags
         self.public_hostname = docker_ip_address

@@ -129,6 +129,9 @@ class KubernetesContainerManager(ContainerManager):
     redis_password : str, optional
         Password of Redis, kept in the same Secret. None: a random one for
         the Redis deployed here, none for an external ``redis_ip``.
+    query_frontend_workers : int, optional
+        Only 1 (the default): several worker processes per query frontend run
+        with LocalContainerManager only; any other value raises ClipperException.
     """
 
     def __init__(
@@ -147,7 +150,14 @@ class KubernetesContainerManager(ContainerManager):
         model_resources: dict[str, Any] | None = None,
         admin_token: str | None = None,
         redis_password: str | None = None,
+        query_frontend_workers: int = 1,
     ) -> None:
+        if query_frontend_workers != 1:
+            raise ClipperException(
+                f"KubernetesContainerManager(query_frontend_workers={query_frontend_workers!r}) is not supported: its "
+                "query frontend pods run one worker each. Scale out with start_clipper(num_frontend_replicas=N), or "
+                "use LocalContainerManager(query_frontend_workers=N)."
+            )
         self.cluster_name = cluster_name
         self.k8s_namespace = namespace
         # The original inverted this test (a non-default namespace gave the

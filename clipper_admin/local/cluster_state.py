@@ -96,6 +96,8 @@ class ReplicaInfo:
     input_type: str
     image: str
     metrics_port: int
+    frontend_index: int = 0
+    """The query-frontend worker it serves (its RPC port is the cluster's ``rpc_port`` + this)."""
 
 
 @dataclass
@@ -149,6 +151,9 @@ class ClusterState:
     replica_seq: dict[str, int] = field(default_factory=dict)
     # Port of the cluster's Prometheus (on 127.0.0.1); None when it runs without one.
     prometheus_port: int | None = None
+    # Worker processes of the query frontend (its ``--workers``): worker i's RPC port is rpc_port + i,
+    # and every model version has its replicas once per worker.
+    query_frontend_workers: int = 1
 
     def next_replica_name(self, label: str) -> str:
         n = self.replica_seq.get(label, 0) + 1
@@ -192,6 +197,7 @@ class ClusterState:
             processes={k: ProcessRecord.from_json(v) for k, v in data.get("processes", {}).items()},
             replica_seq={k: int(v) for k, v in data.get("replica_seq", {}).items()},
             prometheus_port=int(data["prometheus_port"]) if data.get("prometheus_port") is not None else None,
+            query_frontend_workers=int(data.get("query_frontend_workers", 1)),
         )
 
 

@@ -74,7 +74,13 @@ def start_core(
     )
     mgmt_env = {ADMIN_TOKEN_ENV: admin_token} if admin_token else None
     start_process(paths, state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port], timeout_s, mgmt_env)
-    logger.info("Starting query frontend on port %d (RPC port %d)", state.query_port, state.rpc_port)
+    workers = state.query_frontend_workers
+    rpc_ports = [state.rpc_port + i for i in range(workers)]
+    if workers == 1:
+        logger.info("Starting query frontend on port %d (RPC port %d)", state.query_port, state.rpc_port)
+    else:
+        logger.info("Starting query frontend on port %d with %d workers (RPC ports %d-%d)", state.query_port,
+                    workers, rpc_ports[0], rpc_ports[-1])
     cmd = launch.python_module_command(
         "query_frontend",
         *redis_args,
@@ -84,8 +90,10 @@ def start_core(
         "--timeout_request", str(settings.timeout_request),
         "--timeout_content", str(settings.timeout_content),
         "--query_port", str(state.query_port),
+        *(["--workers", str(workers)] if workers != 1 else []),
     )  # fmt: skip
-    start_process(paths, state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, state.rpc_port], timeout_s)
+    # Every worker binds its RPC port before it opens the REST port: wait for all of them.
+    start_process(paths, state, ROLE_QUERY, ROLE_QUERY, cmd, [state.query_port, *rpc_ports], timeout_s)
 
 
 def start_prometheus(paths: ClusterPaths, state: ClusterState, binary: str, scrape_interval: str, timeout_s: float,

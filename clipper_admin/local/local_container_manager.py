@@ -34,6 +34,7 @@ from clipper_admin.local.cluster_state import (
 from clipper_admin.local.core_processes import ROLE_NAMES, QueryFrontendSettings, start_core, start_prometheus
 from clipper_admin.local.models import LocalModels
 from clipper_admin.local.processes import is_alive, log_tail, terminate
+from clipper_admin.local.redis_server import free_port
 from clipper_protocol import constants
 
 logger = logging.getLogger("clipper.local")
@@ -89,6 +90,13 @@ class LocalContainerManager(LocalModels, ContainerManager):
         call (given to it through its environment, never its command line);
         :class:`ClipperConnection` sends it. None: the frontend inherits
         ``CLIPPER_ADMIN_TOKEN`` from this process's environment, if set.
+    query_frontend_workers : int
+        Worker processes of the query frontend (its ``--workers``; default 1,
+        one process): they share the query port, worker i takes RPC port
+        ``clipper_rpc_port + i`` (so the N ports from it must be free; with 0
+        the manager finds N consecutive free ones), and every model version
+        gets ``num_replicas`` replicas per worker, as with
+        ``num_frontend_replicas`` on Docker and Kubernetes.
 
     The management frontend always listens on 127.0.0.1 only: deploying a
     model runs its code, so the admin API must not be reachable from other
@@ -113,7 +121,11 @@ class LocalContainerManager(LocalModels, ContainerManager):
         host: str = "localhost",
         cluster_dir: str | Path | None = None,
         admin_token: str | None = None,
+        query_frontend_workers: int = 1,
     ) -> None:
+        if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
+                or query_frontend_workers < 1:
+            raise ClipperException(f"query_frontend_workers must be an integer >= 1, got {query_frontend_workers!r}")
         if not cluster_name or "/" in cluster_name or cluster_name in (".", ".."):
             raise ClipperException(f"Invalid cluster_name {cluster_name!r}: it names a directory, so no '/'")
         self.cluster_name = cluster_name
@@ -129,6 +141,9 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.prometheus_port = prometheus_port
         self.host = host
         self.admin_token = admin_token or None
+        self.query_frontend_workers = query_frontend_workers
+        #: Replica sets per model version: one per query-frontend worker (read by the serving wait).
+        self.num_frontend_replicas = query_frontend_workers
         root = Path(cluster_dir).expanduser() if cluster_dir is not None else default_clusters_root() / cluster_name
         self.paths = ClusterPaths(root.absolute())
         self._lock = ClusterLock.for_paths(self.paths)
@@ -185,6 +200,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
         if num_frontend_replicas != 1:
             raise ClipperException(
                 "LocalContainerManager runs exactly one query frontend; set num_frontend_replicas=1 "
+                "(LocalContainerManager(query_frontend_workers=N) runs it as N processes on this machine) "
                 "or use KubernetesContainerManager to scale the query frontend out."
             )
         with self._lock.held():
@@ -200,6 +216,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 + ([] if self.external_redis else [("redis_port", "Redis", self.redis_port)])
                 + ([] if prometheus_port is None else [("prometheus_port", "Prometheus", prometheus_port)])
             )
+            ports["clipper_rpc_port"] = self._rpc_base_port(ports)
             if self.requested_prometheus_port == prometheus.DEFAULT_PORT and prometheus_port == 0:
                 self.logger.warning("Port %d for Prometheus is in use; using port %d instead",
                                     prometheus.DEFAULT_PORT, ports["prometheus_port"])  # fmt: skip
@@ -213,6 +230,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 redis_port=ports.get("redis_port", self.redis_port),
                 managed_redis=not self.external_redis,
                 prometheus_port=ports.get("prometheus_port"),
+                query_frontend_workers=self.query_frontend_workers,
             )
             for d in (self.paths.logs_dir, self.paths.redis_dir):
                 d.mkdir(parents=True, exist_ok=True)
@@ -231,6 +249,32 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 self.paths.state_file.unlink(missing_ok=True)
                 raise
         self.connect()
+
+    def _rpc_base_port(self, ports: dict[str, int]) -> int:
+        """The first RPC port: with N workers, ports base..base+N-1 must all be free (and not another's)."""
+        n = self.query_frontend_workers
+        base = ports["clipper_rpc_port"]
+        others = {v for k, v in ports.items() if k != "clipper_rpc_port"}
+
+        def usable(p: int) -> bool:
+            return p < 65536 and p not in others and launch.port_is_free(p)
+
+        if n == 1:
+            return base
+        if self.clipper_rpc_port != 0:
+            for i in range(1, n):
+                if not usable(base + i):
+                    raise launch.PortInUseError(base + i, f"query frontend RPC service (worker {i})",
+                                                "clipper_rpc_port")
+            return base
+        for _ in range(100):
+            if all(usable(base + i) for i in range(1, n)):
+                return base
+            base = free_port()
+            while base in others:
+                base = free_port()
+        raise ClipperException(f"Found no {n} consecutive free ports for the query frontend workers' RPC services; "
+                               "pass LocalContainerManager(clipper_rpc_port=<first port>)")
 
     def _prometheus_port_to_ask(self) -> int:
         """The requested port; 0 (any) for the default 9090 when it is taken (Prometheus is optional)."""
@@ -277,6 +321,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.clipper_rpc_port = state.rpc_port
         self.redis_port = state.redis_port
         self.prometheus_port = state.prometheus_port
+        self.query_frontend_workers = self.num_frontend_replicas = state.query_frontend_workers
         prom = state.prometheus()
         if prom is not None and not is_alive(prom.handle):
             # Metrics are optional: the cluster still serves without them.

@@ -12,7 +12,15 @@ from collections.abc import Callable
 from clipper_admin.container_manager import create_model_container_label
 from clipper_admin.exceptions import ClipperException
 from clipper_admin.local import launch, packaging, replicas
-from clipper_admin.local.cluster_state import ROLE_QUERY, ClusterLock, ClusterPaths, ClusterState, ReplicaInfo, load_state
+from clipper_admin.local.cluster_state import (
+    ROLE_QUERY,
+    ClusterLock,
+    ClusterPaths,
+    ClusterState,
+    ProcessRecord,
+    ReplicaInfo,
+    load_state,
+)
 from clipper_admin.local.processes import is_alive
 
 
@@ -68,7 +76,9 @@ class LocalModels:
             state = self._prune_dead_replicas() if locked else load_state(self.paths)
         if state is None:
             return 0
-        return sum(1 for p in state.replicas(label) if is_alive(p.handle))
+        # Per query-frontend worker, as Docker and Kubernetes count per frontend: worker 0's.
+        return sum(1 for p in state.replicas(label)
+                   if is_alive(p.handle) and p.replica is not None and p.replica.frontend_index == 0)
 
     def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
         version = str(version)
@@ -83,20 +93,27 @@ class LocalModels:
             if qf is None or not is_alive(qf.handle):
                 detail = launch.describe_death(qf, self.paths, "Query frontend") if qf else ""
                 raise ClipperException(f"No Clipper query frontend to attach model container to. {detail}".strip())
-            current = sorted(state.replicas(label), key=lambda p: p.started_at)
-            if num_replicas > len(current):
-                self.logger.info(
-                    "Found %d replicas for %s:%s. Adding %d", len(current), name, version, num_replicas - len(current)
-                )
+            # ``num_replicas`` per query-frontend worker: each worker has a full set of its own.
+            missing: list[int] = []
+            surplus: list[ProcessRecord] = []
+            found = 0
+            for index in range(state.query_frontend_workers):
+                current = sorted((p for p in state.replicas(label) if p.replica is not None
+                                  and p.replica.frontend_index == index), key=lambda p: p.started_at)
+                found += len(current)
+                missing += [index] * max(0, num_replicas - len(current))
+                surplus += current[num_replicas:]
+            per = f" ({state.query_frontend_workers} frontend workers)" if state.query_frontend_workers > 1 else ""
+            if surplus:
+                self.logger.info("Found %d replicas for %s:%s%s. Removing %d", found, name, version, per, len(surplus))
+                replicas.stop_replicas(self.paths, state, surplus, self.stop_grace_s)
+            if missing:
+                self.logger.info("Found %d replicas for %s:%s%s. Adding %d", found, name, version, per, len(missing))
                 local_image = packaging.resolve_image(image)
                 replicas.start_replicas(
                     self.paths, state, name, version, input_type, image, local_image,
-                    num_replicas - len(current), self.replica_ready_timeout_s,
+                    missing, self.replica_ready_timeout_s,
                 )  # fmt: skip
-            elif num_replicas < len(current):
-                surplus = current[num_replicas:]
-                self.logger.info("Found %d replicas for %s:%s. Removing %d", len(current), name, version, len(surplus))
-                replicas.stop_replicas(self.paths, state, surplus, self.stop_grace_s)
 
     def _prune_dead_replicas(self) -> ClusterState | None:
         """The state without crashed replicas (each reported). Caller holds the lock."""

@@ -40,10 +40,13 @@ def start_replicas(
     input_type: str,
     image: str,
     local_image: LocalImage,
-    count: int,
+    frontend_indices: list[int],
     ready_timeout_s: float,
 ) -> None:
-    """Start ``count`` replicas of ``name:version`` and wait until each is ready.
+    """Start a replica of ``name:version`` per entry of ``frontend_indices`` and wait until each is ready.
+
+    An entry names the query-frontend worker the replica connects to (RPC
+    port ``state.rpc_port`` + it; 0 when the frontend runs one process).
 
     A replica is ready once it writes its ready file (the local stand-in for
     the Docker HEALTHCHECK). Replicas that die or time out are stopped,
@@ -53,7 +56,7 @@ def start_replicas(
     label = create_model_container_label(name, version)
     model_dir = local_image.model_dir
     started: list[ProcessRecord] = []
-    for _ in range(count):
+    for index in frontend_indices:
         pname = state.next_replica_name(label)
         ready = paths.ready_file(pname)
         ready.unlink(missing_ok=True)
@@ -62,7 +65,7 @@ def start_replicas(
             "CLIPPER_MODEL_NAME": name,
             "CLIPPER_MODEL_VERSION": version,
             "CLIPPER_IP": "127.0.0.1",
-            "CLIPPER_PORT": str(state.rpc_port),
+            "CLIPPER_PORT": str(state.rpc_port + index),
             "CLIPPER_INPUT_TYPE": input_type,
             "CLIPPER_METRICS_PORT": str(metrics_port),
             "CLIPPER_READY_FILE": str(ready),
@@ -77,7 +80,7 @@ def start_replicas(
         handle = spawn(cmd, log, env=launch.child_env(env), cwd=Path(model_dir) if model_dir else paths.root)
         record = ProcessRecord(
             pname, ROLE_MODEL, handle.pid, handle.start_ticks, cmd, str(log.relative_to(paths.root)), time.time(),
-            ReplicaInfo(name, version, label, input_type, image, metrics_port),
+            ReplicaInfo(name, version, label, input_type, image, metrics_port, index),
         )  # fmt: skip
         state.processes[pname] = record
         started.append(record)

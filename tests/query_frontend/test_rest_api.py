@@ -220,7 +220,8 @@ async def test_runtime_gauges_in_prometheus_text(qf: RunningFrontend) -> None:
     async with qf.session.get(f"{qf.url}/metrics/prometheus") as resp:
         text = await resp.text()
     for name in ("clipper_model_queue_max_length", "clipper_pending_predictions", "clipper_prediction_cache_bytes",
-                 "clipper_http_connections", "clipper_asyncio_tasks", "clipper_inflight_batches"):
+                 "clipper_http_connections", "clipper_asyncio_tasks", "clipper_inflight_batches",
+                 "clipper_event_loop_lag_max_seconds", "clipper_event_loop_stalls"):
         assert f"\n{name} " in text, name
 
 
