@@ -677,7 +677,7 @@ ALLOWED: dict[str, Allowed] = {
         "a synopsis with placeholders (the frontend runs in every cluster test)", check_synopsis),
     "python -m query_frontend --redis_ip=HOST --redis_port=PORT --rpc_service_port=7000 "
     "--prediction_cache_size=33554432 --thread_pool_size=1 --timeout_request=5 --timeout_content=300 "
-    "[--host 0.0.0.0] [--query_port 1337]": Allowed(
+    "[--host 0.0.0.0] [--query_port 1337] [--workers 1]": Allowed(
         "a synopsis with placeholders and fixed ports (the frontend runs in every cluster test)", check_synopsis),
     "python3 -m venv mxnet-client": Allowed("the first half of an install from PyPI", check_mxnet_venv),
     "mxnet-client/bin/pip install -e '.[mxnet]'": Allowed(
