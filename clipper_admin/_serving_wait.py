@@ -41,8 +41,11 @@ def wait_until_serving(conn: _Connection, name: str, version: str, num_replicas:
     time-out (its replicas may still come up): the message says so, and
     where to look.
     """
-    frontends = getattr(conn.cm, "num_frontend_replicas", 1)
-    want = num_replicas * (frontends if isinstance(frontends, int) and frontends > 0 else 1)
+    # One set of replicas per query frontend, or per worker of each (``replica_sets`` where the manager says).
+    sets = getattr(conn.cm, "replica_sets", None)
+    if not isinstance(sets, int):
+        sets = getattr(conn.cm, "num_frontend_replicas", 1)
+    want = num_replicas * (sets if isinstance(sets, int) and sets > 0 else 1)
     if want <= 0:
         return
     start = time.monotonic()

@@ -23,6 +23,9 @@ CLIPPER_MODEL_CONTAINER_LABEL = "ai.clipper.model_container.label"
 CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL = "ai.clipper.query_frontend.label"
 CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL = "ai.clipper.management_frontend.label"
 CLIPPER_QUERY_FRONTEND_ID_LABEL = "ai.clipper.query_frontend.id"
+#: On a query frontend: its worker processes (``--workers``); on a replica: the worker it serves.
+CLIPPER_QUERY_FRONTEND_WORKERS_LABEL = "ai.clipper.query_frontend.workers"
+CLIPPER_QUERY_FRONTEND_WORKER_LABEL = "ai.clipper.query_frontend.worker"
 CLIPPER_DOCKER_PORT_LABELS = {
     "redis": "ai.clipper.redis.port",
     "query_rest": "ai.clipper.query_frontend.query.port",

@@ -345,6 +345,18 @@ def encode_error_output(reason: str) -> bytes:
     return ERROR_OUTPUT_PREFIX + reason.encode("utf-8", errors="replace")
 
 
+#: The reason a stopping container answers a batch it will not run with. The
+#: query frontend takes that replica out of rotation and gives the batch to
+#: another replica (it is not the model's failure, so no default output).
+SHUTTING_DOWN_REASON = "container shutting down"
+
+
+def is_shutting_down_response(outputs: Sequence[bytes]) -> bool:
+    """Whether a batch's outputs are a stopping container's refusal of the whole batch."""
+    marker = ERROR_OUTPUT_PREFIX + SHUTTING_DOWN_REASON.encode()
+    return bool(outputs) and all(o == marker for o in outputs)
+
+
 def parse_error_output(output: bytes) -> str | None:
     """The failure reason if ``output`` is an error marker, else None."""
     if output.startswith(ERROR_OUTPUT_PREFIX):

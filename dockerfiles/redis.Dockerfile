@@ -1,5 +1,7 @@
 # clipper/redis: Debian's redis-server, as the `redis` user, data in /data
-# with append-only persistence. The query frontend turns on the keyspace
+# with append-only persistence, fsynced before every write is answered
+# (appendfsync always: an acknowledged admin call survives a machine crash;
+# docs/reliability.md). The query frontend turns on the keyspace
 # notifications it follows (CONFIG SET notify-keyspace-events) itself.
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
@@ -14,4 +16,4 @@ USER redis
 EXPOSE 6379
 ENTRYPOINT ["redis-server"]
 CMD ["--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", \
-     "--dir", "/data", "--appendonly", "yes"]
+     "--dir", "/data", "--appendonly", "yes", "--appendfsync", "always"]

@@ -16,8 +16,11 @@ Shutdown is ordered (see ``RPCService``): once the service's stop event is
 set the loop *drains*: it answers new prediction requests at once with an
 error output ("container shutting down") and keeps heartbeating and
 forwarding the model's answers, until the supervisor's stop event; then it
-forwards the last answers and closes the DEALER, lingering briefly so they
-leave. Run under a ``ThreadSupervisor``, a crashed run is restarted with a
+forwards the last answers, keeps refusing for a short grace (the frontend
+sends the next batch the moment the last answer arrives: refused, it goes
+to another replica, and the frontend stops sending here; unread, it would be
+lost with the socket) and closes the DEALER, lingering briefly so the
+answers leave. Run under a ``ThreadSupervisor``, a crashed run is restarted with a
 new session (a fresh socket: the frontend re-registers the container).
 """
 
@@ -37,6 +40,7 @@ from clipper_protocol.rpc import (
     HeartbeatType,
     NewContainer,
     PredictionRequest,
+    SHUTTING_DOWN_REASON,
     RpcProtocolError,
     decode_frontend_message,
     encode_container_heartbeat,
@@ -58,7 +62,9 @@ MAX_MESSAGES_PER_WAKEUP = 64
 """Bound on messages read per socket per loop turn, so heartbeats stay on time."""
 FINAL_LINGER_MS = 1000
 """How long the last answers may take to leave when the container stops."""
-SHUTTING_DOWN = "container shutting down"
+SHUTTING_DOWN = SHUTTING_DOWN_REASON
+LAST_BATCH_GRACE_S = 0.25
+"""After the last answer, how long a stopping container still reads (and refuses) batches."""
 
 
 class ContainerIOLoop:
@@ -94,6 +100,8 @@ class ContainerIOLoop:
         self._last_activity = 0.0
         self._on_request: Callable[[PredictionRequest, float], None] = self._dispatch
         """Swapped for :meth:`_refuse` while draining (no per-batch test)."""
+        self._refused = 0
+        """Batches refused while stopping."""
         self.draining = threading.Event()
         """Set once the loop refuses new batches (after the stop event)."""
 
@@ -115,6 +123,7 @@ class ContainerIOLoop:
                 next_heartbeat = self._serve(until, next_heartbeat, interval, activity_timeout)
             if stopping is not None:
                 self._forward_results()
+                self._refuse_late_batches(LAST_BATCH_GRACE_S)
                 self._close_session(linger_ms=FINAL_LINGER_MS)
         finally:
             self._close_session()
@@ -140,6 +149,25 @@ class ContainerIOLoop:
             if self._socket is not None and self._socket in events:
                 self._read_frontend()
         return next_heartbeat
+
+    def _refuse_late_batches(self, grace_s: float) -> None:
+        """Read the socket for ``grace_s`` more, refusing batches, until one was refused.
+
+        A refusal tells the frontend this replica is leaving (it retires the
+        connection and re-queues the batch), so nothing more will come.
+        """
+        self._on_request = self._refuse
+        refused = self._refused
+        deadline = time.monotonic() + grace_s
+        while self._socket is not None and self._refused == refused:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                return
+            events = dict(self._poller.poll(min(left_ms, STOP_CHECK_MS)))
+            if self._results in events:
+                self._forward_results()
+            if self._socket in events:
+                self._read_frontend()
 
     def _begin_draining(self) -> None:
         if not self.draining.is_set():
@@ -251,6 +279,7 @@ class ContainerIOLoop:
             self._send(error_response(request.msg_id, n, reason), "an error response")
 
     def _refuse(self, request: PredictionRequest, received_at: float) -> None:
+        self._refused += 1
         self._send(error_response(request.msg_id, len(request.inputs), SHUTTING_DOWN), "an error response")
 
     # -- results from the worker -------------------------------------------

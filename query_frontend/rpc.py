@@ -109,6 +109,9 @@ class RpcService:
             replica.quarantined = False
             log.warning("Replica %s answered again; back in rotation", replica.label)
         tasks = batch.tasks
+        if len(msg.outputs) == len(tasks) and wire.is_shutting_down_response(msg.outputs):
+            self._replica_stopping(replica, tasks)
+            return
         failures = 0
         if len(msg.outputs) != len(tasks):
             log.error("Replica %s returned %d outputs for a batch of %d", replica.label, len(msg.outputs), len(tasks))
@@ -126,6 +129,17 @@ class RpcService:
                     self.cache.fail(task.entry, ModelFailed(reason))
                     failures += 1
         self.queues.batch_answered(replica, len(tasks), now - batch.sent_at, failures)
+
+    def _replica_stopping(self, replica: Replica, tasks: list[Task]) -> None:
+        """A stopping replica refused a batch: retire its connection, give the batch to another replica.
+
+        Its heartbeats go on while it drains; retired, the connection is
+        never registered again (a restarted container opens a new one).
+        """
+        self.remove(replica, "it is stopping (its batch goes to another replica)")
+        remember(self._retired, replica.identity)
+        if replica.queue is not None:
+            replica.queue.requeue(tasks)
 
     def fail_tasks(self, tasks: list[Task], error: QueryFailed) -> None:
         for task in tasks:

@@ -76,6 +76,7 @@ class CoreContainers:
     prometheus_port: int
     prometheus_config_path: str | None
     container_ready_timeout_s: float
+    query_frontend_workers: int
 
     def _start_core(self, client: Any, started: list[Any], qf_image: str, mgmt_image: str, cache_size: int,
                     threads: int, t_request: int, t_content: int, num_frontends: int) -> None:  # fmt: skip
@@ -115,7 +116,8 @@ class CoreContainers:
                                                       self.clipper_management_port, self.logger)  # fmt: skip
 
         qf_command = [*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
-                      f"--timeout_request={t_request}", f"--timeout_content={t_content}"]  # fmt: skip
+                      f"--timeout_request={t_request}", f"--timeout_content={t_content}",
+                      *([f"--workers={self.query_frontend_workers}"] if self.query_frontend_workers > 1 else [])]  # fmt: skip
         frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends, qf_name)
         self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
         self.prometheus_config_path = prometheus_config.create_config_file(
@@ -153,7 +155,8 @@ class CoreContainers:
             started.append(self._run_on_network(
                 client, image, name=name, command=command, networking_config=endpoint,
                 ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": query_port, f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": rpc_port},
-                labels={**self.common_labels, **frontend_labels(i, query_port, rpc_port)},
+                labels={**self.common_labels,
+                        **frontend_labels(i, query_port, rpc_port, self.query_frontend_workers)},
                 log_config=self.log_config))  # fmt: skip
             requested.append((name, query_port, rpc_port))
         what = "query frontend" if count == 1 else f"{count} query frontends"
@@ -164,7 +167,8 @@ class CoreContainers:
             container.reload()  # the published ports, as the running container has them
             frontends.append(QueryFrontend(
                 i, name, published_port(container, CLIPPER_INTERNAL_QUERY_PORT, query_port, self.logger),
-                published_port(container, CLIPPER_INTERNAL_RPC_PORT, rpc_port, self.logger)))  # fmt: skip
+                published_port(container, CLIPPER_INTERNAL_RPC_PORT, rpc_port, self.logger),
+                self.query_frontend_workers))  # fmt: skip
         self.clipper_query_port, self.clipper_rpc_port = frontends[0].query_port, frontends[0].rpc_port
         return frontends
 

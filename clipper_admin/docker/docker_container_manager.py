@@ -94,8 +94,12 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         loopback. False (default): Redis is reachable only on the Docker
         network, where the frontends use it.
     query_frontend_workers : int, optional
-        Only 1 (the default): several worker processes per query frontend run
-        with LocalContainerManager only; any other value raises ClipperException.
+        Worker processes in each query frontend container (its ``--workers``;
+        default 1): they share the container's query port, worker i takes
+        model replicas on RPC port 7000 + i inside the Docker network, and
+        every model version gets ``num_replicas`` replicas per worker (as per
+        frontend with ``num_frontend_replicas``). Give the container as many
+        cores as workers. ``connect()`` learns it from the running cluster.
     """
 
     #: Seconds to wait for a container to run (and be healthy); the original waited 300.
@@ -122,12 +126,10 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         publish_redis: bool = False,
         query_frontend_workers: int = 1,
     ) -> None:
-        if query_frontend_workers != 1:
-            raise ClipperException(
-                f"DockerContainerManager(query_frontend_workers={query_frontend_workers!r}) is not supported: its query "
-                "frontend container runs one worker. Scale out with start_clipper(num_frontend_replicas=N), or use "
-                "LocalContainerManager(query_frontend_workers=N)."
-            )
+        if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
+                or query_frontend_workers < 1:
+            raise ClipperException(f"query_frontend_workers must be an integer >= 1, got {query_frontend_workers!r}")
+        self.query_frontend_workers = query_frontend_workers
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name  # prefixes logs and image tags
         self.public_hostname = docker_ip_address
@@ -164,6 +166,8 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         self.prometheus_config_path: str | None = None
         #: Number of query frontends (``start_clipper``'s ``num_frontend_replicas``; learnt by ``connect``).
         self.num_frontend_replicas = 1
+        #: Replica sets per model version (frontends x workers; read by the serving wait).
+        self.replica_sets = query_frontend_workers
         self.query_frontends: list[QueryFrontend] = []
         self.logger = ClusterAdapter(logger, {"cluster_name": self.cluster_identifier})
 
@@ -275,6 +279,9 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         self.prometheus_config_path = found.prometheus_config_path
         self.query_frontends = found.query_frontends
         self.num_frontend_replicas = len(found.query_frontends)
+        if found.query_frontends:
+            self.query_frontend_workers = found.query_frontends[0].workers
+        self.replica_sets = sum(f.workers for f in found.query_frontends) or self.query_frontend_workers
         if found.redis_port is not None:
             self.redis_port = found.redis_port
         if self.admin_token is None:

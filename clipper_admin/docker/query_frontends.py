@@ -7,6 +7,11 @@ cluster's query and RPC ports, frontend i > 0 on host ports Docker picks
 cluster network get DNS round-robin. As on Kubernetes, every frontend has
 its own full set of model replicas (a replica's ``CLIPPER_IP`` is one
 frontend), so ``num_replicas`` counts replicas per frontend.
+
+A frontend of several worker processes (``query_frontend_workers``) is
+still one container; worker i listens for replicas on RPC port 7000 + i,
+and every worker has its own set of replicas too: a replica set is a
+(frontend, worker) pair, a :data:`ReplicaSlot`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from clipper_admin.container_manager import (
     CLIPPER_INTERNAL_RPC_PORT,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKER_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKERS_LABEL,
 )
 from clipper_admin.docker.engine import published_port
 
@@ -36,6 +43,12 @@ class QueryFrontend:
     name: str
     query_port: int
     rpc_port: int
+    #: Its worker processes; worker i takes replicas on RPC port 7000 + i.
+    workers: int = 1
+
+
+#: A set of replicas of one model version: (frontend index, worker index).
+ReplicaSlot = tuple[int, int]
 
 
 def frontend_index(labels: dict[str, str]) -> int:
@@ -45,6 +58,16 @@ def frontend_index(labels: dict[str, str]) -> int:
     belong to frontend 0, the only one there was.
     """
     return int(labels.get(CLIPPER_QUERY_FRONTEND_ID_LABEL, "0"))
+
+
+def worker_index(labels: dict[str, str]) -> int:
+    """The worker of its frontend a replica serves (0 for replicas of single-process frontends)."""
+    return int(labels.get(CLIPPER_QUERY_FRONTEND_WORKER_LABEL, "0"))
+
+
+def workers_of(labels: dict[str, str]) -> int:
+    """A query frontend container's worker processes (1 for frontends started before workers existed)."""
+    return max(1, int(labels.get(CLIPPER_QUERY_FRONTEND_WORKERS_LABEL, "1")))
 
 
 def frontend_names(base: str, count: int) -> list[str]:
@@ -57,8 +80,8 @@ def network_aliases(cluster_name: str) -> list[str]:
     return [QUERY_FRONTEND_ALIAS, f"{QUERY_FRONTEND_ALIAS}-at-{cluster_name}"]
 
 
-def frontend_labels(index: int, query_port: int, rpc_port: int) -> dict[str, str]:
-    """Labels of frontend ``index``: role, index and the host ports asked for (0: any).
+def frontend_labels(index: int, query_port: int, rpc_port: int, workers: int = 1) -> dict[str, str]:
+    """Labels of frontend ``index``: role, index, workers and the host ports asked for (0: any).
 
     ``connect`` reads the ports from the container's published ports; the
     port labels are kept for whoever reads them (they are the real ports
@@ -67,6 +90,7 @@ def frontend_labels(index: int, query_port: int, rpc_port: int) -> dict[str, str
     return {
         CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: "",
         CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index),
+        CLIPPER_QUERY_FRONTEND_WORKERS_LABEL: str(workers),
         CLIPPER_DOCKER_PORT_LABELS["query_rest"]: str(query_port),
         CLIPPER_DOCKER_PORT_LABELS["query_rpc"]: str(rpc_port),
     }
@@ -82,7 +106,7 @@ def running_frontends(containers: Iterable[Any]) -> list[QueryFrontend]:
     found = [
         QueryFrontend(frontend_index(c.labels), c.name,
                       published_port(c, CLIPPER_INTERNAL_QUERY_PORT, int(c.labels[rest] or 0)),
-                      published_port(c, CLIPPER_INTERNAL_RPC_PORT, int(c.labels[rpc] or 0)))
+                      published_port(c, CLIPPER_INTERNAL_RPC_PORT, int(c.labels[rpc] or 0)), workers_of(c.labels))
         for c in containers
         if CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL in c.labels and rest in c.labels and rpc in c.labels
     ]

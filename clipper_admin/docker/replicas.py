@@ -4,7 +4,10 @@ A mixin of :class:`DockerContainerManager`; replicas are containers
 labelled with the cluster, ``ai.clipper.model_container.label=<name>_<version>``
 and ``ai.clipper.query_frontend.id=<i>``: as on Kubernetes, each query
 frontend has its own replicas (their ``CLIPPER_IP`` is that frontend), and
-``num_replicas`` is a count per frontend.
+``num_replicas`` is a count per frontend. A frontend of several workers
+has a set per worker: replica sets are (frontend, worker) slots, a
+replica's ``ai.clipper.query_frontend.worker=<w>`` label names its worker
+and its ``CLIPPER_PORT`` is that worker's RPC port (7000 + w).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from clipper_admin.container_manager import (
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKER_LABEL,
     create_model_container_label,
     parse_model_container_label,
 )
 from clipper_admin.docker import prometheus_config
 from clipper_admin.docker.engine import Logger, engine, ensure_image, random_suffix, remove_containers, wait_until_ready
-from clipper_admin.docker.query_frontends import frontend_index
+from clipper_admin.docker.query_frontends import ReplicaSlot, frontend_index, worker_index, workers_of
 from clipper_admin.exceptions import ClipperException
 
 
@@ -53,20 +57,20 @@ class ModelReplicas:
         self.set_num_replicas(name, version, input_type, image, num_replicas)
 
     def get_num_replicas(self, name: str, version: str) -> int:
-        """Replicas of ``name:version`` serving query frontend 0 (the count per frontend)."""
+        """Replicas of ``name:version`` serving worker 0 of query frontend 0 (the count per replica set)."""
         with engine() as client:
-            return len(self._replicas_by_frontend(client, name, str(version)).get(0, []))
+            return len(self._replicas_by_slot(client, name, str(version)).get((0, 0), []))
 
-    def _replicas_by_frontend(self, client: Any, name: str, version: str) -> dict[int, list[Any]]:
-        grouped: dict[int, list[Any]] = {}
+    def _replicas_by_slot(self, client: Any, name: str, version: str) -> dict[ReplicaSlot, list[Any]]:
+        grouped: dict[ReplicaSlot, list[Any]] = {}
         for replica in self._replicas(client, name, version):
-            grouped.setdefault(frontend_index(replica.labels), []).append(replica)
+            grouped.setdefault((frontend_index(replica.labels), worker_index(replica.labels)), []).append(replica)
         return grouped
 
-    def _query_frontend_names(self, client: Any) -> dict[int, str]:
-        """Container name of each running query frontend, by index."""
+    def _query_frontend_slots(self, client: Any) -> dict[ReplicaSlot, str]:
+        """Container name of the query frontend behind each replica set of the running frontends."""
         qfs = self._containers(client, {CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: None})
-        return {frontend_index(c.labels): c.name for c in qfs}
+        return {(frontend_index(c.labels), w): c.name for c in qfs for w in range(workers_of(c.labels))}
 
     def _replicas(self, client: Any, name: str, version: str, all: bool = False) -> list[Any]:
         label = create_model_container_label(name, version)
@@ -74,7 +78,7 @@ class ModelReplicas:
         return sorted(found, key=lambda c: c.attrs.get("Created", ""))
 
     def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        """Start or stop replicas of ``name:version`` until ``num_replicas`` run for each query frontend.
+        """Start or stop replicas of ``name:version`` until ``num_replicas`` run for each replica set.
 
         New replicas are awaited (running and healthy) and added to
         Prometheus; surplus ones (the newest) are stopped and removed.
@@ -83,19 +87,19 @@ class ModelReplicas:
         if num_replicas < 0:
             raise ClipperException(f"num_replicas must be >= 0, got {num_replicas}")
         with engine() as client:
-            frontends = self._query_frontend_names(client)
-            grouped = self._replicas_by_frontend(client, name, version)
-            missing: dict[int, int] = {}
+            frontends = self._query_frontend_slots(client)
+            grouped = self._replicas_by_slot(client, name, version)
+            missing: dict[ReplicaSlot, int] = {}
             surplus: list[Any] = []
-            # Frontends that run, and those that replicas still point at (to scale those down).
-            for index in sorted(set(frontends) | set(grouped)):
-                current = grouped.get(index, [])
+            # Slots of the running frontends, and those that replicas still point at (to scale those down).
+            for slot in sorted(set(frontends) | set(grouped)):
+                current = grouped.get(slot, [])
                 if num_replicas > len(current):
-                    missing[index] = num_replicas - len(current)
+                    missing[slot] = num_replicas - len(current)
                 else:
                     surplus += current[num_replicas:]
                 if num_replicas != len(current):
-                    where = "" if len(frontends) <= 1 else f" of query frontend {index}"
+                    where = "" if len(frontends) <= 1 else f" of query frontend {slot[0]} worker {slot[1]}"
                     self.logger.info("Found %d replicas%s for %s:%s. %s %d", len(current), where, name, version,
                                      "Adding" if num_replicas > len(current) else "Removing",
                                      abs(num_replicas - len(current)))  # fmt: skip
@@ -105,9 +109,9 @@ class ModelReplicas:
                 self._add_replicas(client, name, version, input_type, image, frontends, missing)
 
     def _add_replicas(self, client: Any, name: str, version: str, input_type: str, image: str,
-                      frontends: dict[int, str], counts: dict[int, int]) -> None:  # fmt: skip
-        """Start ``counts[i]`` replicas attached to query frontend ``i``, then wait for all of them."""
-        absent = sorted(set(counts) - set(frontends))
+                      frontends: dict[ReplicaSlot, str], counts: dict[ReplicaSlot, int]) -> None:  # fmt: skip
+        """Start ``counts[slot]`` replicas attached to that (frontend, worker), then wait for all of them."""
+        absent = sorted({f for f, _ in set(counts) - set(frontends)})
         if absent:
             which = "" if absent == [0] and not frontends else f" {', '.join(map(str, absent))}"
             raise ClipperException(
@@ -120,19 +124,20 @@ class ModelReplicas:
         label = create_model_container_label(name, version)
         new: list[Any] = []
         try:
-            for index, count in sorted(counts.items()):
+            for (index, worker), count in sorted(counts.items()):
                 for _ in range(count):
                     new.append(self._run_on_network(client, image, **{
                         "name": f"{label}-{random_suffix()}",
                         "environment": {
                             "CLIPPER_MODEL_NAME": name,
                             "CLIPPER_MODEL_VERSION": version,
-                            "CLIPPER_IP": frontends[index],
-                            "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT),
+                            "CLIPPER_IP": frontends[(index, worker)],
+                            "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT + worker),
                             "CLIPPER_INPUT_TYPE": input_type,
                         },
                         "labels": {**self.common_labels, CLIPPER_MODEL_CONTAINER_LABEL: label,
-                                   CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index)},
+                                   CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index),
+                                   CLIPPER_QUERY_FRONTEND_WORKER_LABEL: str(worker)},
                         "log_config": self.log_config,
                         # A crashed replica is restarted by the engine (the original's was not).
                         "restart_policy": {"Name": "on-failure"},

@@ -140,8 +140,10 @@ class KubeApi:
             raise
         return [str(c.image) for c in deployment.spec.template.spec.containers]
 
-    def count_deployments(self, selector: str) -> int:
-        return len(self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items)
+    def deployment_pod_labels(self, selector: str) -> list[dict[str, str]]:
+        """The pod-template labels of each selected Deployment."""
+        found = self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+        return [dict(d.spec.template.metadata.labels or {}) for d in found]
 
     def get_scale(self, name: str) -> int:
         return int(self.apps.read_namespaced_deployment_scale(name, self.namespace).spec.replicas or 0)

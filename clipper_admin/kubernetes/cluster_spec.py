@@ -60,5 +60,15 @@ def prometheus_rbac_name(c: ClusterSpec) -> str:
     return f"{c.cluster_identifier}-prometheus"
 
 
-def model_deployment_name(c: ClusterSpec, name: str, version: str, frontend_index: int) -> str:
-    return f"{name}-{version}-deployment-at-{frontend_index}-at-{c.cluster_name}"
+def model_deployment_name(c: ClusterSpec, name: str, version: str, frontend_index: int, worker: int = 0) -> str:
+    """The Deployment of the replicas serving worker ``worker`` of query frontend ``frontend_index``.
+
+    Worker 0's keeps the name it had before frontends ran several workers.
+    """
+    at = f"{frontend_index}" if worker == 0 else f"{frontend_index}-{worker}"
+    return f"{name}-{version}-deployment-at-{at}-at-{c.cluster_name}"
+
+
+def replica_slots(num_frontends: int, workers: int) -> list[tuple[int, int]]:
+    """Every (frontend index, worker index): each has its own Deployment of every model version."""
+    return [(f, w) for f in range(num_frontends) for w in range(workers)]

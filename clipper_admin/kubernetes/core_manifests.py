@@ -16,6 +16,7 @@ from clipper_admin.container_manager import (
     CLIPPER_MGMT_FRONTEND_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKERS_LABEL,
 )
 from clipper_admin.kubernetes import pod_spec as ps
 from clipper_admin.kubernetes.cluster_spec import (
@@ -54,7 +55,8 @@ def redis(c: ClusterSpec, redis_port: int, image: str = REDIS_IMAGE) -> list[Jso
         "name": "redis",
         "image": image,
         "args": ["redis-server", "--port", str(CLIPPER_INTERNAL_REDIS_PORT), "--dir", "/data",
-                 "--appendonly", "yes", "--requirepass", "$(REDIS_PASSWORD)"],
+                 "--appendonly", "yes", "--appendfsync", "always",
+                 "--requirepass", "$(REDIS_PASSWORD)"],
         "env": [secret_env(c, "REDIS_PASSWORD", REDIS_PASSWORD_KEY),
                 secret_env(c, "REDISCLI_AUTH", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "redis", "containerPort": CLIPPER_INTERNAL_REDIS_PORT}],
@@ -112,15 +114,20 @@ def mgmt_frontend(c: ClusterSpec, image: str, redis_ip: str, redis_port: int) ->
 
 def query_frontend(c: ClusterSpec, index: int, image: str, redis_ip: str, redis_port: int,
                    cache_size: int, thread_pool_size: int, timeout_request: int,
-                   timeout_content: int) -> list[Json]:
+                   timeout_content: int, workers: int = 1) -> list[Json]:
     """Query frontend ``index``: its Deployment and its RPC Service (7000).
 
     Each frontend has its own RPC Service because model replicas connect to
     exactly one frontend (``CLIPPER_IP``). Prometheus scrapes the frontend's
-    own Prometheus endpoint, so no exporter sidecar is needed.
+    own Prometheus endpoint, so no exporter sidecar is needed. With
+    ``workers`` > 1 the pod runs that many worker processes (``--workers``,
+    a CPU limit of one core each, at least 2); worker i takes its replicas
+    on RPC port 7000 + i, which the Service carries too.
     """
     labels = component_labels(c, "query-frontend")
     pod_labels = {**labels, CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index), CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL: ""}
+    if workers > 1:  # absent: one worker (as every frontend before workers)
+        pod_labels[CLIPPER_QUERY_FRONTEND_WORKERS_LABEL] = str(workers)
     selector = {**labels, CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index)}
     volume, tmp_mount = ps.tmp_volume()
     query_port = CLIPPER_INTERNAL_QUERY_PORT
@@ -133,13 +140,15 @@ def query_frontend(c: ClusterSpec, index: int, image: str, redis_ip: str, redis_
             f"--rpc_service_port={CLIPPER_INTERNAL_RPC_PORT}", f"--prediction_cache_size={cache_size}",
             f"--thread_pool_size={thread_pool_size}", f"--timeout_request={timeout_request}",
             f"--timeout_content={timeout_content}", "--host=0.0.0.0", f"--query_port={query_port}",
+            *([f"--workers={workers}"] if workers > 1 else []),
         ],
         "env": [secret_env(c, "CLIPPER_QF_REDIS_PASSWORD", REDIS_PASSWORD_KEY)],
         "ports": [{"name": "rpc", "containerPort": CLIPPER_INTERNAL_RPC_PORT},
-                  {"name": "http", "containerPort": query_port}],
+                  {"name": "http", "containerPort": query_port},
+                  *({"name": f"rpc-{i}", "containerPort": CLIPPER_INTERNAL_RPC_PORT + i} for i in range(1, workers))],
         "volumeMounts": [tmp_mount],
         "securityContext": ps.container_security_context(),
-        "resources": ps.resources("250m", "256Mi", "2", "2Gi"),
+        "resources": ps.resources(f"{250 * workers}m", f"{256 * workers}Mi", str(max(2, workers)), f"{2 * workers}Gi"),
         "readinessProbe": ps.http_probe("/ready", query_port, 2, 5),
         # /healthz, not /ready: a frontend that lost Redis keeps serving from
         # its snapshot and must not be restarted for it.
@@ -149,11 +158,12 @@ def query_frontend(c: ClusterSpec, index: int, image: str, redis_ip: str, redis_
                    "prometheus.io/path": "/metrics/prometheus"}
     pod = pod_object(c, ps.CLIPPER_UID, [container], [volume])
     name = query_replica_name(c, index)
-    return [
-        deployment_object(c, name, pod_labels, selector, pod, annotations=annotations),
-        service_object(c, name, pod_labels, selector, CLIPPER_INTERNAL_RPC_PORT, CLIPPER_INTERNAL_RPC_PORT,
-                 c.service_types["query-rpc"]),
-    ]
+    rpc_service = service_object(c, name, pod_labels, selector, CLIPPER_INTERNAL_RPC_PORT, CLIPPER_INTERNAL_RPC_PORT,
+                                 c.service_types["query-rpc"])
+    for i in range(1, workers):
+        port = CLIPPER_INTERNAL_RPC_PORT + i
+        rpc_service["spec"]["ports"].append({"name": str(port), "port": port, "targetPort": port, "protocol": "TCP"})
+    return [deployment_object(c, name, pod_labels, selector, pod, annotations=annotations), rpc_service]
 
 
 def query_services(c: ClusterSpec) -> list[Json]:

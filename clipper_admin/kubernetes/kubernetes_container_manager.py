@@ -20,6 +20,8 @@ from clipper_admin.container_manager import (
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_NAME_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKER_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKERS_LABEL,
     ContainerManager,
     create_model_container_label,
 )
@@ -130,8 +132,12 @@ class KubernetesContainerManager(ContainerManager):
         Password of Redis, kept in the same Secret. None: a random one for
         the Redis deployed here, none for an external ``redis_ip``.
     query_frontend_workers : int, optional
-        Only 1 (the default): several worker processes per query frontend run
-        with LocalContainerManager only; any other value raises ClipperException.
+        Worker processes in each query frontend pod (its ``--workers``;
+        default 1): they share the pod's query port, worker i takes model
+        replicas on RPC port 7000 + i (the frontend's RPC Service carries
+        each), the pod's CPU limit is one core per worker (at least 2), and
+        every model version gets one Deployment of ``num_replicas`` per
+        worker of every frontend. ``connect()`` learns it from the cluster.
     """
 
     def __init__(
@@ -152,12 +158,10 @@ class KubernetesContainerManager(ContainerManager):
         redis_password: str | None = None,
         query_frontend_workers: int = 1,
     ) -> None:
-        if query_frontend_workers != 1:
-            raise ClipperException(
-                f"KubernetesContainerManager(query_frontend_workers={query_frontend_workers!r}) is not supported: its "
-                "query frontend pods run one worker each. Scale out with start_clipper(num_frontend_replicas=N), or "
-                "use LocalContainerManager(query_frontend_workers=N)."
-            )
+        if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
+                or query_frontend_workers < 1:
+            raise ClipperException(f"query_frontend_workers must be an integer >= 1, got {query_frontend_workers!r}")
+        self.query_frontend_workers = query_frontend_workers
         self.cluster_name = cluster_name
         self.k8s_namespace = namespace
         # The original inverted this test (a non-default namespace gave the
@@ -251,7 +255,8 @@ class KubernetesContainerManager(ContainerManager):
             redis_ip=self.redis_ip, redis_port=self.redis_port, cache_size=cache_size,
             thread_pool_size=qf_http_thread_pool_size, timeout_request=qf_http_timeout_request,
             timeout_content=qf_http_timeout_content, num_frontend_replicas=num_frontend_replicas,
-            admin_token=self.admin_token, redis_password=self._redis_password)
+            admin_token=self.admin_token, redis_password=self._redis_password,
+            query_frontend_workers=self.query_frontend_workers)
         redis_deployment = m.redis_name(self.spec)
         for obj in objects:
             created = self.api.create(obj)
@@ -289,8 +294,10 @@ class KubernetesContainerManager(ContainerManager):
                                                               CLIPPER_INTERNAL_MANAGEMENT_PORT)
             self.clipper_query_port = self._service_port(m.query_name(spec), "query", CLIPPER_INTERNAL_QUERY_PORT)
             self.clipper_metric_port = self._service_port(m.metrics_name(spec), "metric", m.PROMETHEUS_PORT)
-            self.num_frontend_replicas = self.api.count_deployments(
-                f"{CLIPPER_NAME_LABEL}=query-frontend,{self._cluster_selector()}")
+            frontends = self.api.deployment_pod_labels(f"{CLIPPER_NAME_LABEL}=query-frontend,{self._cluster_selector()}")
+            self.num_frontend_replicas = len(frontends)
+            if frontends:  # pods of clusters from before workers carry no workers label: one each
+                self.query_frontend_workers = max(1, int(frontends[0].get(CLIPPER_QUERY_FRONTEND_WORKERS_LABEL, "1")))
             if self.admin_token is None:
                 self.admin_token = self.api.read_secret_value(m.secret_name(spec), m.ADMIN_TOKEN_KEY) or None
         except ApiException as e:
@@ -334,12 +341,25 @@ class KubernetesContainerManager(ContainerManager):
 
     # --- models -----------------------------------------------------------
 
+    @property
+    def replica_sets(self) -> int:
+        """Replica sets per model version (read by the serving wait): one per worker of every frontend."""
+        return self.num_frontend_replicas * self.query_frontend_workers
+
+    def _slots(self) -> list[tuple[int, int]]:
+        return m.replica_slots(self.num_frontend_replicas, self.query_frontend_workers)
+
+    def _worker_label(self, worker: int) -> int | None:
+        """The worker label a replica Deployment carries: none with one worker per frontend (as before workers)."""
+        return None if self.query_frontend_workers == 1 else worker
+
     def deploy_model(self, name: str, version: str, input_type: str, image: str, num_replicas: int = 1) -> None:
-        """One Deployment of ``num_replicas`` per query frontend; waits until all are available."""
+        """One Deployment of ``num_replicas`` per query frontend (per worker of each); waits until all are available."""
         spec = self.spec
         resources = self.model_resources or m.model_resources_for(image_framework(image))
-        for i in range(self.num_frontend_replicas):
-            deployment = m.model_deployment(spec, name, str(version), input_type, image, num_replicas, i, resources)
+        for i, w in self._slots():
+            deployment = m.model_deployment(spec, name, str(version), input_type, image, num_replicas, i, resources,
+                                            worker=self._worker_label(w))
             self.api.create(deployment)
             deployment_name = deployment["metadata"]["name"]
             self.logger.info("Waiting for %d replica(s) of %s:%s (%s)", num_replicas, name, version, deployment_name)
@@ -351,8 +371,8 @@ class KubernetesContainerManager(ContainerManager):
         return self.api.get_scale(m.model_deployment_name(self.spec, name, str(version), 0))
 
     def set_num_replicas(self, name: str, version: str, input_type: str, image: str, num_replicas: int) -> None:
-        """Scale every per-frontend Deployment of ``name:version`` and wait for it."""
-        names = [m.model_deployment_name(self.spec, name, str(version), i) for i in range(self.num_frontend_replicas)]
+        """Scale every per-frontend (per-worker) Deployment of ``name:version`` and wait for it."""
+        names = [m.model_deployment_name(self.spec, name, str(version), i, w) for i, w in self._slots()]
         for deployment_name in names:
             self.api.set_scale(deployment_name, num_replicas)
         for deployment_name in names:
@@ -382,12 +402,13 @@ class KubernetesContainerManager(ContainerManager):
         registered) is left alone.
         """
         label = create_model_container_label(name, str(version))
-        for i in range(self.num_frontend_replicas):
-            deployment_name = m.model_deployment_name(self.spec, name, str(version), i)
+        for i, w in self._slots():
+            deployment_name = m.model_deployment_name(self.spec, name, str(version), i, w)
             if self.api.deployment_images(deployment_name) == [image]:
                 self.logger.info("Deleting %s, started from %s by a deploy that failed", deployment_name, image)
+                worker = "" if self._worker_label(w) is None else f"{CLIPPER_QUERY_FRONTEND_WORKER_LABEL}={w}, "
                 self.api.delete_workloads(f"{CLIPPER_MODEL_CONTAINER_LABEL}={label}, "
-                                          f"{CLIPPER_QUERY_FRONTEND_ID_LABEL}={i}, {self._cluster_selector()}")
+                                          f"{CLIPPER_QUERY_FRONTEND_ID_LABEL}={i}, {worker}{self._cluster_selector()}")
 
     def stop_models(self, models: dict[str, list[str]]) -> None:
         for name, versions in models.items():

@@ -34,6 +34,7 @@ from clipper_admin.kubernetes.cluster_spec import (
     query_name,
     query_replica_name,
     redis_name,
+    replica_slots,
     secret_name,
 )
 from clipper_admin.kubernetes.core_manifests import REDIS_IMAGE, mgmt_frontend, query_frontend, query_services, redis
@@ -63,7 +64,7 @@ __all__ = [
     "ADMIN_TOKEN_KEY", "DEFAULT_CLUSTER_NAME", "DEFAULT_MODEL_RESOURCES", "FRAMEWORK_MODEL_RESOURCES", "PROMETHEUS_IMAGE", "PROMETHEUS_PORT",
     "QUERY_FRONTEND_ALIAS", "REDIS_IMAGE", "REDIS_PASSWORD_KEY", "ClusterSpec", "Json", "cluster_objects",
     "cluster_secret", "metrics_name", "mgmt_frontend", "mgmt_name", "model_deployment", "model_deployment_name",
-    "model_resources_for",
+    "model_resources_for", "replica_slots",
     "namespace", "new_secret_value", "prometheus", "prometheus_config", "prometheus_config_name", "prometheus_rbac",
     "prometheus_rbac_name", "query_frontend", "query_name", "query_replica_name", "query_services", "redis",
     "redis_name", "secret_name",
@@ -73,7 +74,7 @@ __all__ = [
 def cluster_objects(c: ClusterSpec, *, query_frontend_image: str, mgmt_frontend_image: str, redis_ip: str | None,
                     redis_port: int, cache_size: int, thread_pool_size: int, timeout_request: int,
                     timeout_content: int, num_frontend_replicas: int, admin_token: str | None = None,
-                    redis_password: str | None = None) -> list[Json]:
+                    redis_password: str | None = None, query_frontend_workers: int = 1) -> list[Json]:
     """Every object ``start_clipper`` creates, in creation order (namespace excluded).
 
     The Secret comes first. ``admin_token`` None: a fresh random one (the
@@ -91,7 +92,7 @@ def cluster_objects(c: ClusterSpec, *, query_frontend_image: str, mgmt_frontend_
     objects += mgmt_frontend(c, mgmt_frontend_image, redis_ip, redis_port)
     for i in range(num_frontend_replicas):
         objects += query_frontend(c, i, query_frontend_image, redis_ip, redis_port, cache_size,
-                                  thread_pool_size, timeout_request, timeout_content)
+                                  thread_pool_size, timeout_request, timeout_content, query_frontend_workers)
     objects += query_services(c)
     objects += prometheus(c)
     return objects

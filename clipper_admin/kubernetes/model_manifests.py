@@ -1,7 +1,8 @@
-"""The Deployments of a model version's replicas, one per query frontend.
+"""The Deployments of a model version's replicas, one per query frontend (and per worker of it).
 
-Each selects on the frontend index too, so the Deployments of one model
-version never fight over each other's pods.
+Each selects on the frontend index too (and, when frontends run several
+workers, on the worker index), so the Deployments of one model version
+never fight over each other's pods.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from clipper_admin.container_manager import (
     CLIPPER_INTERNAL_RPC_PORT,
     CLIPPER_MODEL_CONTAINER_LABEL,
     CLIPPER_QUERY_FRONTEND_ID_LABEL,
+    CLIPPER_QUERY_FRONTEND_WORKER_LABEL,
     create_model_container_label,
 )
 from clipper_admin.kubernetes import pod_spec as ps
@@ -38,8 +40,12 @@ def model_resources_for(framework: str | None) -> Json:
 
 
 def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, image: str,
-                     num_replicas: int, frontend_index: int, resources: Json | None = None) -> Json:
+                     num_replicas: int, frontend_index: int, resources: Json | None = None,
+                     worker: int | None = None) -> Json:
     """The replicas of ``name:version`` that serve query frontend ``frontend_index``.
+
+    ``worker``: the frontend's worker they serve (RPC port 7000 + worker),
+    None for a frontend of one process (no worker label, as before workers).
 
     The root filesystem stays writable: user models (and original Clipper
     images) write where they like, e.g. the readiness file.
@@ -47,11 +53,13 @@ def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, i
     model_label = create_model_container_label(name, version)
     labels = component_labels(c, "model", **{CLIPPER_MODEL_CONTAINER_LABEL: model_label})
     selector = {**labels, CLIPPER_QUERY_FRONTEND_ID_LABEL: str(frontend_index)}
+    if worker is not None:
+        selector[CLIPPER_QUERY_FRONTEND_WORKER_LABEL] = str(worker)
     env = [
         {"name": "CLIPPER_MODEL_NAME", "value": name},
         {"name": "CLIPPER_MODEL_VERSION", "value": str(version)},
         {"name": "CLIPPER_IP", "value": query_replica_name(c, frontend_index)},
-        {"name": "CLIPPER_PORT", "value": str(CLIPPER_INTERNAL_RPC_PORT)},
+        {"name": "CLIPPER_PORT", "value": str(CLIPPER_INTERNAL_RPC_PORT + (worker or 0))},
         {"name": "CLIPPER_INPUT_TYPE", "value": input_type},
     ]
     container = {
@@ -69,5 +77,6 @@ def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, i
     }
     annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(CLIPPER_INTERNAL_METRIC_PORT)}
     pod = pod_object(c, ps.CLIPPER_UID, [container], [])
-    return deployment_object(c, model_deployment_name(c, name, version, frontend_index), selector, selector, pod,
+    deployment = model_deployment_name(c, name, version, frontend_index, worker or 0)
+    return deployment_object(c, deployment, selector, selector, pod,
                        replicas=num_replicas, annotations=annotations)

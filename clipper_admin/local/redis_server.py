@@ -41,13 +41,19 @@ def find_redis_server() -> str:
 
 
 def redis_server_command(port: int, data_dir: str | os.PathLike[str], bind: str = "127.0.0.1") -> list[str]:
-    """Command line of a persistent (AOF) Redis on ``bind:port`` keeping data in ``data_dir``."""
+    """Command line of a persistent (AOF) Redis on ``bind:port`` keeping data in ``data_dir``.
+
+    ``appendfsync always``: Redis fsyncs the AOF before it answers a write,
+    so an admin call that returned success survives a crash of the machine,
+    not only of Redis (docs/reliability.md, "Durable admin writes").
+    """
     return [
         find_redis_server(),
         "--port", str(port),
         "--bind", bind,
         "--dir", str(data_dir),
         "--appendonly", "yes",
+        "--appendfsync", "always",
         "--save", "",
         "--protected-mode", "no",
         "--daemonize", "no",

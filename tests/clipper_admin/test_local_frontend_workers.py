@@ -180,9 +180,10 @@ def test_a_query_frontend_with_workers_refuses_rpc_port_zero(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("manager", ["docker", "kubernetes"])
-def test_docker_and_kubernetes_refuse_several_workers(manager: str) -> None:
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_docker_and_kubernetes_refuse_a_bad_worker_count(manager: str, workers: object) -> None:
     from clipper_admin import ClipperException, DockerContainerManager, KubernetesContainerManager
 
     cls = DockerContainerManager if manager == "docker" else KubernetesContainerManager
-    with pytest.raises(ClipperException, match="query_frontend_workers=2"):
-        cls(query_frontend_workers=2)
+    with pytest.raises(ClipperException, match="query_frontend_workers must be an integer >= 1"):
+        cls(query_frontend_workers=workers)
