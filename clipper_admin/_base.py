@@ -38,11 +38,30 @@ class ClusterAdapter(logging.LoggerAdapter[logging.Logger]):
 class _ConnectionBase:
     """What every part of the connection shares."""
 
-    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None) -> None:
+    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None,
+                 admin_tls: _http.AdminTls = None) -> None:
         self.connected = False
         self.cm = container_manager
         self.logger = ClusterAdapter(logger, {"cluster_name": self.cm.cluster_identifier})
         self._admin_token = admin_token or None
+        if admin_tls is not None and not isinstance(admin_tls, (bool, str)):
+            raise ClipperException(f"admin_tls must be None, True or the path of a CA file, got {admin_tls!r}")
+        self._admin_tls = admin_tls
+
+    @property
+    def admin_tls(self) -> _http.AdminTls:
+        """How the management frontend is reached: None (HTTP), True or a CA path (HTTPS, verified).
+
+        The first of: ``ClipperConnection(admin_tls=...)``, the container
+        manager's ``admin_tls`` (the certificate of the frontend it started
+        with ``admin_tls_cert``), ``$CLIPPER_ADMIN_TLS_CA``.
+        """
+        if self._admin_tls is not None:
+            return self._admin_tls or None
+        managed = getattr(self.cm, "admin_tls", None)
+        if isinstance(managed, (bool, str)) and managed:
+            return managed
+        return _http.tls_from_env()
 
     @property
     def admin_token(self) -> str | None:
@@ -88,7 +107,8 @@ class _ConnectionBase:
     def _send(self, endpoint: Endpoint[Any] | str, body: JsonMessage | dict[str, Any]) -> requests.Response:
         name = endpoint if isinstance(endpoint, str) else endpoint.name
         json_body = body.to_json() if isinstance(body, JsonMessage) else body
-        return _http.admin_post(self.cm.get_admin_addr(), name, json_body, self.logger, self.admin_token)
+        return _http.admin_post(self.cm.get_admin_addr(), name, json_body, self.logger, self.admin_token,
+                                self.admin_tls)
 
 
 P = ParamSpec("P")

@@ -88,11 +88,16 @@ class _Cluster(_ConnectionBase):
         self.connected = True
 
     def _health_check(self) -> None:
-        for name, url in (
-            ("query frontend", f"http://{self.cm.get_query_addr()}/metrics"),
-            ("management frontend", f"http://{self.cm.get_admin_addr()}{PING_PATH}"),
+        tls = self.admin_tls
+        for name, url, verify in (
+            ("query frontend", f"http://{self.cm.get_query_addr()}/metrics", True),
+            ("management frontend", _http.admin_url(self.cm.get_admin_addr(), PING_PATH, tls), _http.verify_arg(tls)),
         ):
-            r = requests.get(url, timeout=_HEALTH_CHECK_REQUEST_TIMEOUT_S)
+            try:
+                r = requests.get(url, timeout=_HEALTH_CHECK_REQUEST_TIMEOUT_S, verify=verify)
+            except requests.exceptions.SSLError as e:
+                # Waiting will not fix a certificate that does not verify.
+                raise _http.tls_failure(self.cm.get_admin_addr(), tls, e) from e
             if r.status_code != requests.codes.ok:
                 raise requests.RequestException(f"{name} end point {url} health check failed")
 

@@ -10,6 +10,12 @@ A management frontend started with an admin token wants it on every
 when one is given, and turns a 401 into a ClipperException telling the user
 to set ``CLIPPER_ADMIN_TOKEN``. The token itself never reaches a log line
 or a message.
+
+A management frontend serving HTTPS (its ``--tls_cert``/``--tls_key``) is
+called at ``https://`` with its certificate verified: ``tls`` True checks it
+against the system's CAs, a path against that CA bundle (a self-signed
+certificate is its own); a certificate that does not verify is an error,
+never a warning.
 """
 
 from __future__ import annotations
@@ -31,6 +37,28 @@ Logger = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 #: Environment variable holding the admin token (read by the frontend too).
 ADMIN_TOKEN_ENV = "CLIPPER_ADMIN_TOKEN"
+
+
+#: Environment variable naming the CA bundle that verifies an HTTPS management frontend.
+ADMIN_TLS_CA_ENV = "CLIPPER_ADMIN_TLS_CA"
+
+#: How the admin API is reached: None (HTTP), True (HTTPS, system CAs) or a CA bundle path (HTTPS).
+AdminTls = bool | str | None
+
+
+def tls_from_env() -> str | None:
+    """``$CLIPPER_ADMIN_TLS_CA``, stripped; None when unset or empty."""
+    path = os.environ.get(ADMIN_TLS_CA_ENV, "").strip()
+    return path or None
+
+
+def admin_url(admin_addr: str, path: str, tls: AdminTls = None) -> str:
+    return f"{'https' if tls else 'http'}://{admin_addr}{path}"
+
+
+def verify_arg(tls: AdminTls) -> bool | str:
+    """``requests``' ``verify`` for ``tls``: a CA bundle path, or True (the system's CAs)."""
+    return tls if isinstance(tls, str) else True
 
 
 def token_from_env() -> str | None:
@@ -56,6 +84,17 @@ def _unauthorized(admin_addr: str, endpoint: str, sent_token: bool) -> ClipperEx
     )
 
 
+def tls_failure(admin_addr: str, tls: AdminTls, error: Exception) -> ClipperException:
+    """An HTTPS call to the management frontend that failed its TLS handshake or certificate check."""
+    against = f"the CA bundle {tls}" if isinstance(tls, str) else "the system's CAs"
+    return ClipperException(
+        f"The TLS connection to the Clipper management frontend at {admin_addr} failed, checked against "
+        f"{against} ({type(error).__name__}: {error}). Pass admin_tls=<the CA file that signed its "
+        f"certificate (for a self-signed one, the certificate itself)> to ClipperConnection, or set "
+        f"{ADMIN_TLS_CA_ENV}; a frontend without --tls_cert is reached with admin_tls=None."
+    )
+
+
 def _unreachable(what: str, addr: str, error: Exception) -> ClipperException:
     return ClipperException(
         f"Could not reach the Clipper {what} at {addr} ({type(error).__name__}: {error}). "
@@ -70,14 +109,16 @@ def error_status(response: requests.Response) -> str:
 
 
 def admin_post(
-    admin_addr: str, endpoint: str, body: dict[str, Any], logger: Logger, token: str | None = None
+    admin_addr: str, endpoint: str, body: dict[str, Any], logger: Logger, token: str | None = None,
+    tls: AdminTls = None,
 ) -> requests.Response:
     """POST ``body`` as JSON to ``/admin/<endpoint>``; return the 200 response.
 
     ``endpoint`` is the name of one of :mod:`clipper_protocol.admin_api`'s
     endpoints, ``body`` the JSON of its request (``Request.to_json()``).
 
-    ``token``, when given, goes in an ``Authorization: Bearer`` header.
+    ``token``, when given, goes in an ``Authorization: Bearer`` header;
+    ``tls`` (see the module docstring) makes the call HTTPS.
 
     Raises
     ------
@@ -85,9 +126,12 @@ def admin_post(
         On a non-200 status (401: says to set ``CLIPPER_ADMIN_TOKEN``), an
         unreachable frontend, or no answer in time.
     """
-    url = f"http://{admin_addr}{admin_path(endpoint)}"
+    url = admin_url(admin_addr, admin_path(endpoint), tls)
     try:
-        r = requests.post(url, json=body, headers=auth_headers(token), timeout=ADMIN_TIMEOUT_S)
+        r = requests.post(url, json=body, headers=auth_headers(token), timeout=ADMIN_TIMEOUT_S,
+                          verify=verify_arg(tls))
+    except requests.exceptions.SSLError as e:
+        raise tls_failure(admin_addr, tls, e) from e
     except requests.ConnectionError as e:
         raise _unreachable("management frontend", admin_addr, e) from e
     except requests.Timeout as e:

@@ -51,6 +51,12 @@ class ClipperConnection(_Cluster, _Applications, _Deployment, _Monitoring):
         Token for a management frontend that requires one. Without it the
         container manager's ``admin_token`` is used, else the
         ``CLIPPER_ADMIN_TOKEN`` environment variable.
+    admin_tls : bool or str, optional
+        For a management frontend serving HTTPS (``--tls_cert``): True
+        verifies its certificate against the system's CAs, a path against
+        that CA bundle (a self-signed certificate is its own). Without it the
+        container manager's ``admin_tls`` is used, else the
+        ``CLIPPER_ADMIN_TLS_CA`` environment variable, else plain HTTP.
 
     Attributes
     ----------
@@ -63,5 +69,6 @@ class ClipperConnection(_Cluster, _Applications, _Deployment, _Monitoring):
         Logs with a ``[<cluster_identifier>]`` prefix.
     """
 
-    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None) -> None:
-        super().__init__(container_manager, admin_token)
+    def __init__(self, container_manager: ContainerManager, admin_token: str | None = None,
+                 admin_tls: bool | str | None = None) -> None:
+        super().__init__(container_manager, admin_token, admin_tls)

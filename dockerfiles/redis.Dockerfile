@@ -14,6 +14,8 @@ VOLUME /data
 WORKDIR /data
 USER redis
 EXPOSE 6379
-ENTRYPOINT ["redis-server"]
+# REDIS_PASSWORD (set by DockerContainerManager, per cluster) becomes
+# --requirepass; REDISCLI_AUTH beside it lets redis-cli in the container in.
+ENTRYPOINT ["sh", "-c", "exec redis-server \"$@\" ${REDIS_PASSWORD:+--requirepass \"$REDIS_PASSWORD\"}", "redis-server"]
 CMD ["--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", \
      "--dir", "/data", "--appendonly", "yes", "--appendfsync", "always"]

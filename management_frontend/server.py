@@ -38,7 +38,7 @@ from management_frontend.dashboard import add_dashboard_routes
 from management_frontend.health import watch_redis
 from management_frontend.http import SERVICE_KEY, SUPERVISOR_KEY, add_routes, error_middleware
 from management_frontend.service import ManagementService
-from management_frontend.settings import Settings
+from management_frontend.settings import Settings, tls_context
 from management_frontend.state import RedisStateStore
 
 logger = logging.getLogger("clipper.management_frontend")
@@ -100,14 +100,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     )
     await runner.setup()
     try:
+        tls = tls_context(settings.tls_cert, settings.tls_key) if settings.tls_cert else None
         site = web.TCPSite(
-            runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s
+            runner, settings.host, settings.port, shutdown_timeout=settings.shutdown_timeout_s, ssl_context=tls
         )
         await site.start()
         bound = [addr for addr in runner.addresses if isinstance(addr, tuple)]
         port = bound[0][1] if bound else settings.port
         logger.info(
-            "Management frontend listening on http://%s:%d (Redis at %s); admin API %s",
+            "Management frontend listening on %s://%s:%d (Redis at %s); admin API %s",
+            "https" if tls else "http",
             settings.host,
             port,
             settings.redis_address,

@@ -19,10 +19,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clipper_protocol.constants import MANAGEMENT_FRONTEND_PORT, QUERY_FRONTEND_PORT, REDIS_ADDRESS, REDIS_PORT
 from clipper_service import settings as cs
 from clipper_service.process import parse_log_level
+
+if TYPE_CHECKING:
+    import ssl
 
 ENV_PREFIX = "CLIPPER_MGMT_"
 ADMIN_TOKEN_ENV = "CLIPPER_ADMIN_TOKEN"
@@ -86,6 +90,11 @@ class Settings:
     redis_password: str = cs.setting(
         "", help="Password of Redis (AUTH); empty for a Redis without one.", secret=True
     )
+    tls_cert: str = cs.setting(
+        "", help="PEM certificate (chain) file: with tls_key, the admin API is served over HTTPS only; "
+        "empty (the default, as the original) serves plain HTTP.",
+    )
+    tls_key: str = cs.setting("", help="PEM private key file of tls_cert.")
     query_frontend_url: str = cs.setting(
         f"http://127.0.0.1:{QUERY_FRONTEND_PORT}",
         help="Base URL of the query frontend whose GET /metrics the dashboard (GET /dashboard) shows; "
@@ -111,6 +120,34 @@ def _token_file_problem(path: str) -> tuple[str | None, str]:
     return None, token
 
 
+def _tls_problem(cert: str, key: str) -> str | None:
+    """Why ``tls_cert``/``tls_key`` cannot serve HTTPS (None when both are empty or both load)."""
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        return "tls_cert and tls_key go together: set both (HTTPS) or neither (HTTP)"
+    import ssl
+
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if not Path(path).is_file():
+            return f"{name} {path!r} is not a file"
+    try:
+        tls_context(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        return f"tls_cert {cert!r} with tls_key {key!r} cannot be loaded: {e}"
+    return None
+
+
+def tls_context(cert: str, key: str) -> "ssl.SSLContext":
+    """The server side of HTTPS for ``cert`` and ``key`` (TLS 1.2 or later)."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from ``argv`` (flags win; ``sys.argv`` when None), then ``environ`` (``os.environ``
     when None), then defaults.
@@ -122,6 +159,9 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
         Settings, env_prefix=ENV_PREFIX, argv=args, environ=os.environ if environ is None else environ,
         prog=PROG, description=DESCRIPTION,
     )
+    tls_problem = _tls_problem(settings.tls_cert, settings.tls_key)
+    if tls_problem is not None:
+        cs.build_parser(Settings, ENV_PREFIX, PROG, DESCRIPTION).error(tls_problem)
     if settings.admin_token_file and not settings.admin_token:
         problem, token = _token_file_problem(settings.admin_token_file)
         if problem is not None:

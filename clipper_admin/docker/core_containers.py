@@ -69,6 +69,8 @@ class CoreContainers:
     redis_port: int
     publish_redis: bool
     admin_token: str | None
+    redis_password: str
+    rpc_secret: str
     management_bind_address: str
     clipper_query_port: int
     clipper_management_port: int
@@ -86,13 +88,17 @@ class CoreContainers:
             self.logger.info("Using external Redis at %s:%d", redis_ip, redis_port)
         else:
             # Not published unless asked: the frontends reach Redis over the
-            # cluster's network, and a published Redis has no password.
+            # cluster's network (published, it is on the host's loopback only).
             redis_ports: dict[str, Any] = {}
             if self.publish_redis:
                 self.redis_port = find_unbound_port(self.redis_port, "Redis", self.logger)
                 redis_ports = {f"{CLIPPER_INTERNAL_REDIS_PORT}/tcp": ("127.0.0.1", self.redis_port)}
+            # The password goes in by environment (the image turns it into --requirepass; Redis
+            # then rewrites its process title, so ps does not show it).
+            redis_env = {"REDIS_PASSWORD": self.redis_password, "REDISCLI_AUTH": self.redis_password} \
+                if self.redis_password else {}
             redis = self._run(client, started, "Redis", images.image(images.REDIS), f"redis-{random_suffix()}",
-                              ports=redis_ports,
+                              ports=redis_ports, environment=redis_env,
                               labels={CLIPPER_DOCKER_PORT_LABELS["redis"]:
                                       str(self.redis_port) if self.publish_redis else ""})  # fmt: skip
             if self.publish_redis:
@@ -104,6 +110,8 @@ class CoreContainers:
 
         self.clipper_management_port = find_unbound_port(self.clipper_management_port, "management frontend", self.logger)
         mgmt_env = {_http.ADMIN_TOKEN_ENV: self.admin_token} if self.admin_token else {}
+        if self.redis_password:
+            mgmt_env["CLIPPER_MGMT_REDIS_PASSWORD"] = self.redis_password
         # Named now so that the dashboard can sample it: the management frontend starts first.
         qf_name = f"query_frontend-{random_suffix()}"
         mgmt = self._run(client, started, "management frontend", mgmt_image, f"mgmt_frontend-{random_suffix()}",
@@ -118,7 +126,10 @@ class CoreContainers:
         qf_command = [*redis_args, f"--prediction_cache_size={cache_size}", f"--thread_pool_size={threads}",
                       f"--timeout_request={t_request}", f"--timeout_content={t_content}",
                       *([f"--workers={self.query_frontend_workers}"] if self.query_frontend_workers > 1 else [])]  # fmt: skip
-        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends, qf_name)
+        qf_env = {k: v for k, v in (("CLIPPER_QF_REDIS_PASSWORD", self.redis_password),
+                                    ("CLIPPER_QF_RPC_SECRET", self.rpc_secret)) if v}  # fmt: skip
+        frontends = self._start_query_frontends(client, started, qf_image, qf_command, num_frontends, qf_name,
+                                                qf_env)
         self.prometheus_port = find_unbound_port(self.prometheus_port, "Prometheus", self.logger)
         self.prometheus_config_path = prometheus_config.create_config_file(
             self.cluster_name, [f.name for f in frontends])
@@ -137,7 +148,7 @@ class CoreContainers:
             self.logger.warning("%s", scale_out_notice(self.public_hostname, frontends))
 
     def _start_query_frontends(self, client: Any, started: list[Any], image: str, command: list[str],
-                               count: int, base_name: str) -> list[QueryFrontend]:  # fmt: skip
+                               count: int, base_name: str, environment: dict[str, str]) -> list[QueryFrontend]:  # fmt: skip
         """Start ``count`` query frontends at once (frontend 0 named ``base_name``) and wait for all of them.
 
         Frontend 0 is published on the cluster's query/RPC ports (as with a
@@ -153,7 +164,7 @@ class CoreContainers:
             query_port, rpc_port = (self.clipper_query_port, self.clipper_rpc_port) if i == 0 else (0, 0)
             self.logger.info("Starting query frontend container %s from %s", name, image)
             started.append(self._run_on_network(
-                client, image, name=name, command=command, networking_config=endpoint,
+                client, image, name=name, command=command, environment=environment, networking_config=endpoint,
                 ports={f"{CLIPPER_INTERNAL_QUERY_PORT}/tcp": query_port, f"{CLIPPER_INTERNAL_RPC_PORT}/tcp": rpc_port},
                 labels={**self.common_labels,
                         **frontend_labels(i, query_port, rpc_port, self.query_frontend_workers)},

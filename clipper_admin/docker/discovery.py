@@ -46,6 +46,9 @@ class RunningCluster:
     #: Fluentd's port when the cluster runs one (centralized logs).
     fluentd_port: int | None
     admin_token: str | None
+    #: The query frontends' RPC secret and Redis password ("" when off).
+    rpc_secret: str = ""
+    redis_password: str = ""
 
 
 def running_cluster(cluster_name: str, running: list[Any]) -> RunningCluster:
@@ -96,7 +99,21 @@ def running_cluster(cluster_name: str, running: list[Any]) -> RunningCluster:
         redis_port=redis_port,
         fluentd_port=int(fluentd_port) if fluentd_port is not None else None,
         admin_token=management_token(running),
+        rpc_secret=frontend_env(running, "CLIPPER_QF_RPC_SECRET"),
+        redis_password=frontend_env(running, "CLIPPER_QF_REDIS_PASSWORD"),
     )
+
+
+def frontend_env(containers: Iterable[Any], name: str) -> str:
+    """A variable of the query frontends' environment ("" when unset): the RPC secret, the Redis password."""
+    prefix = f"{name}="
+    for c in containers:
+        if CLIPPER_QUERY_FRONTEND_CONTAINER_LABEL not in c.labels:
+            continue
+        for entry in (c.attrs.get("Config") or {}).get("Env") or []:
+            if entry.startswith(prefix):
+                return str(entry[len(prefix):])
+    return ""
 
 
 def management_token(containers: Iterable[Any]) -> str | None:

@@ -16,6 +16,7 @@ running cluster (:mod:`.discovery`) and its network (:mod:`.network`).
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,17 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         Publish the managed Redis's port (``redis_port``) on the host's
         loopback. False (default): Redis is reachable only on the Docker
         network, where the frontends use it.
+    redis_password : str, optional
+        Password of the cluster's Redis, given to Redis and the frontends
+        by environment. None: a random one per cluster for the Redis started
+        here (``connect()`` learns it; ``redis_password`` is the attribute),
+        none for an external ``redis_ip``; "": none.
+    rpc_secret : str, optional
+        The registration secret every model replica must prove to the query
+        frontends (``CLIPPER_RPC_SECRET`` in each replica's environment,
+        ``CLIPPER_QF_RPC_SECRET`` in the frontends'). None: a random one per
+        cluster, learnt by ``connect()``; "": none, which containers that
+        cannot prove it (the original's images) need to register.
     query_frontend_workers : int, optional
         Worker processes in each query frontend container (its ``--workers``;
         default 1): they share the container's query port, worker i takes
@@ -125,11 +137,17 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
         management_bind_address: str = "127.0.0.1",
         publish_redis: bool = False,
         query_frontend_workers: int = 1,
+        redis_password: str | None = None,
+        rpc_secret: str | None = None,
     ) -> None:
         if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
                 or query_frontend_workers < 1:
             raise ClipperException(f"query_frontend_workers must be an integer >= 1, got {query_frontend_workers!r}")
         self.query_frontend_workers = query_frontend_workers
+        # Fresh per cluster unless given; start_clipper uses them, connect() learns a running cluster's.
+        self.redis_password = (secrets.token_urlsafe(32) if redis_ip is None else "") \
+            if redis_password is None else redis_password
+        self.rpc_secret = secrets.token_urlsafe(32) if rpc_secret is None else rpc_secret
         self.cluster_name = cluster_name
         self.cluster_identifier = cluster_name  # prefixes logs and image tags
         self.public_hostname = docker_ip_address
@@ -286,6 +304,9 @@ class DockerContainerManager(CoreContainers, ModelReplicas, ContainerManager):
             self.redis_port = found.redis_port
         if self.admin_token is None:
             self.admin_token = found.admin_token
+        # The running cluster's, not this object's fresh ones: replicas deployed from here must prove its secret.
+        self.rpc_secret = found.rpc_secret
+        self.redis_password = found.redis_password
         if found.fluentd_port is not None:
             self.logger.info("Centralized logging is enabled: the cluster runs Fluentd")
             self.centralize_log = True

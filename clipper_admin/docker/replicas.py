@@ -41,6 +41,7 @@ class ModelReplicas:
     prometheus_config_path: str | None
     container_ready_timeout_s: float
     stop_timeout_s: int
+    rpc_secret: str
 
     def _containers(self, client: Any, labels: dict[str, str | None] | None = None, all: bool = False) -> list[Any]:
         raise NotImplementedError
@@ -134,6 +135,7 @@ class ModelReplicas:
                             "CLIPPER_IP": frontends[(index, worker)],
                             "CLIPPER_PORT": str(CLIPPER_INTERNAL_RPC_PORT + worker),
                             "CLIPPER_INPUT_TYPE": input_type,
+                            **({"CLIPPER_RPC_SECRET": self.rpc_secret} if self.rpc_secret else {}),
                         },
                         "labels": {**self.common_labels, CLIPPER_MODEL_CONTAINER_LABEL: label,
                                    CLIPPER_QUERY_FRONTEND_ID_LABEL: str(index),

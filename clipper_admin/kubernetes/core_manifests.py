@@ -31,6 +31,7 @@ from clipper_admin.kubernetes.cluster_spec import (
 from clipper_admin.kubernetes.objects import (
     ADMIN_TOKEN_KEY,
     REDIS_PASSWORD_KEY,
+    RPC_SECRET_KEY,
     deployment_object,
     component_labels,
     pod_object,
@@ -142,7 +143,9 @@ def query_frontend(c: ClusterSpec, index: int, image: str, redis_ip: str, redis_
             f"--timeout_content={timeout_content}", "--host=0.0.0.0", f"--query_port={query_port}",
             *([f"--workers={workers}"] if workers > 1 else []),
         ],
-        "env": [secret_env(c, "CLIPPER_QF_REDIS_PASSWORD", REDIS_PASSWORD_KEY)],
+        # Optional: a Secret made before the RPC secret existed (or by hand, k8s/README.md) may lack it.
+        "env": [secret_env(c, "CLIPPER_QF_REDIS_PASSWORD", REDIS_PASSWORD_KEY),
+                secret_env(c, "CLIPPER_QF_RPC_SECRET", RPC_SECRET_KEY, optional=True)],
         "ports": [{"name": "rpc", "containerPort": CLIPPER_INTERNAL_RPC_PORT},
                   {"name": "http", "containerPort": query_port},
                   *({"name": f"rpc-{i}", "containerPort": CLIPPER_INTERNAL_RPC_PORT + i} for i in range(1, workers))],

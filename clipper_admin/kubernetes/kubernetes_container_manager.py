@@ -131,6 +131,12 @@ class KubernetesContainerManager(ContainerManager):
     redis_password : str, optional
         Password of Redis, kept in the same Secret. None: a random one for
         the Redis deployed here, none for an external ``redis_ip``.
+    rpc_secret : str, optional
+        The registration secret every model replica proves to the query
+        frontends, kept in the same Secret and given to the frontends and to
+        every replica Deployment from it (never in a manifest). None: a random
+        one; "": none, which containers that cannot prove it (the
+        original's images) need to register.
     query_frontend_workers : int, optional
         Worker processes in each query frontend pod (its ``--workers``;
         default 1): they share the pod's query port, worker i takes model
@@ -157,6 +163,7 @@ class KubernetesContainerManager(ContainerManager):
         admin_token: str | None = None,
         redis_password: str | None = None,
         query_frontend_workers: int = 1,
+        rpc_secret: str | None = None,
     ) -> None:
         if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
                 or query_frontend_workers < 1:
@@ -180,6 +187,7 @@ class KubernetesContainerManager(ContainerManager):
         self.model_resources = model_resources
         self.admin_token = admin_token or None
         self._redis_password = redis_password
+        self._rpc_secret = rpc_secret
         self.num_frontend_replicas = 1
         self.external_node_hosts: list[str] = []
         self.clipper_management_port: int | None = None
@@ -256,7 +264,7 @@ class KubernetesContainerManager(ContainerManager):
             thread_pool_size=qf_http_thread_pool_size, timeout_request=qf_http_timeout_request,
             timeout_content=qf_http_timeout_content, num_frontend_replicas=num_frontend_replicas,
             admin_token=self.admin_token, redis_password=self._redis_password,
-            query_frontend_workers=self.query_frontend_workers)
+            query_frontend_workers=self.query_frontend_workers, rpc_secret=self._rpc_secret)
         redis_deployment = m.redis_name(self.spec)
         for obj in objects:
             created = self.api.create(obj)

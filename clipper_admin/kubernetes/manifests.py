@@ -47,6 +47,7 @@ from clipper_admin.kubernetes.model_manifests import (
 from clipper_admin.kubernetes.objects import (
     ADMIN_TOKEN_KEY,
     REDIS_PASSWORD_KEY,
+    RPC_SECRET_KEY,
     cluster_secret,
     namespace,
     new_secret_value,
@@ -62,7 +63,7 @@ from clipper_admin.kubernetes.prometheus_manifests import (
 
 __all__ = [
     "ADMIN_TOKEN_KEY", "DEFAULT_CLUSTER_NAME", "DEFAULT_MODEL_RESOURCES", "FRAMEWORK_MODEL_RESOURCES", "PROMETHEUS_IMAGE", "PROMETHEUS_PORT",
-    "QUERY_FRONTEND_ALIAS", "REDIS_IMAGE", "REDIS_PASSWORD_KEY", "ClusterSpec", "Json", "cluster_objects",
+    "QUERY_FRONTEND_ALIAS", "REDIS_IMAGE", "REDIS_PASSWORD_KEY", "RPC_SECRET_KEY", "ClusterSpec", "Json", "cluster_objects",
     "cluster_secret", "metrics_name", "mgmt_frontend", "mgmt_name", "model_deployment", "model_deployment_name",
     "model_resources_for", "replica_slots",
     "namespace", "new_secret_value", "prometheus", "prometheus_config", "prometheus_config_name", "prometheus_rbac",
@@ -74,17 +75,21 @@ __all__ = [
 def cluster_objects(c: ClusterSpec, *, query_frontend_image: str, mgmt_frontend_image: str, redis_ip: str | None,
                     redis_port: int, cache_size: int, thread_pool_size: int, timeout_request: int,
                     timeout_content: int, num_frontend_replicas: int, admin_token: str | None = None,
-                    redis_password: str | None = None, query_frontend_workers: int = 1) -> list[Json]:
+                    redis_password: str | None = None, query_frontend_workers: int = 1,
+                    rpc_secret: str | None = None) -> list[Json]:
     """Every object ``start_clipper`` creates, in creation order (namespace excluded).
 
     The Secret comes first. ``admin_token`` None: a fresh random one (the
     admin API is never open on Kubernetes). ``redis_password`` None: a fresh
     random one for the Redis deployed here, none for an external Redis.
+    ``rpc_secret`` None: a fresh random one, which the query frontends
+    require of every replica ("": none, so containers that cannot prove it,
+    such as the original's, register).
     """
     token = new_secret_value() if admin_token is None else admin_token
     if redis_password is None:
         redis_password = new_secret_value() if redis_ip is None else ""
-    objects = [cluster_secret(c, token, redis_password)]
+    objects = [cluster_secret(c, token, redis_password, new_secret_value() if rpc_secret is None else rpc_secret)]
     objects += prometheus_rbac(c)
     if redis_ip is None:
         objects += redis(c, redis_port)

@@ -17,7 +17,7 @@ from clipper_admin.container_manager import (
 )
 from clipper_admin.kubernetes import pod_spec as ps
 from clipper_admin.kubernetes.cluster_spec import ClusterSpec, model_deployment_name, query_replica_name
-from clipper_admin.kubernetes.objects import deployment_object, component_labels, pod_object
+from clipper_admin.kubernetes.objects import RPC_SECRET_KEY, component_labels, deployment_object, pod_object, secret_env
 from clipper_admin.kubernetes.pod_spec import Json
 
 DEFAULT_MODEL_RESOURCES: Json = ps.resources("250m", "256Mi", "2", "2Gi")
@@ -61,6 +61,7 @@ def model_deployment(c: ClusterSpec, name: str, version: str, input_type: str, i
         {"name": "CLIPPER_IP", "value": query_replica_name(c, frontend_index)},
         {"name": "CLIPPER_PORT", "value": str(CLIPPER_INTERNAL_RPC_PORT + (worker or 0))},
         {"name": "CLIPPER_INPUT_TYPE", "value": input_type},
+        secret_env(c, "CLIPPER_RPC_SECRET", RPC_SECRET_KEY, optional=True),
     ]
     container = {
         "name": "model",

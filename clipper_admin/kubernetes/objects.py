@@ -18,6 +18,8 @@ from clipper_admin.kubernetes.pod_spec import Json
 #: Keys of the cluster Secret.
 ADMIN_TOKEN_KEY = "admin-token"
 REDIS_PASSWORD_KEY = "redis-password"
+#: The RPC registration secret replicas prove to the query frontends ("" or absent: off).
+RPC_SECRET_KEY = "rpc-secret"
 
 
 def component_labels(c: ClusterSpec, component: str, **extra: str) -> dict[str, str]:
@@ -77,8 +79,12 @@ def pod_object(c: ClusterSpec, uid: int, containers: list[Json], volumes: list[J
     return pod
 
 
-def secret_env(c: ClusterSpec, name: str, key: str) -> Json:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name(c), "key": key}}}
+def secret_env(c: ClusterSpec, name: str, key: str, optional: bool = False) -> Json:
+    """An environment variable from the cluster's Secret (``optional``: unset when the key is absent)."""
+    ref: Json = {"name": secret_name(c), "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}
 
 
 def new_secret_value() -> str:
@@ -86,14 +92,14 @@ def new_secret_value() -> str:
     return secrets.token_urlsafe(32)
 
 
-def cluster_secret(c: ClusterSpec, admin_token: str, redis_password: str) -> Json:
-    """The Secret with the admin token and the Redis password ("" means none)."""
+def cluster_secret(c: ClusterSpec, admin_token: str, redis_password: str, rpc_secret: str = "") -> Json:
+    """The Secret with the admin token, the Redis password and the RPC secret ("" means none)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": object_meta(c, secret_name(c), component_labels(c, "secrets")),
         "type": "Opaque",
-        "stringData": {ADMIN_TOKEN_KEY: admin_token, REDIS_PASSWORD_KEY: redis_password},
+        "stringData": {ADMIN_TOKEN_KEY: admin_token, REDIS_PASSWORD_KEY: redis_password, RPC_SECRET_KEY: rpc_secret},
     }
 
 

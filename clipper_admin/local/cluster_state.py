@@ -72,6 +72,11 @@ class ClusterPaths:
         return self.root / "models"
 
     @property
+    def admin_token_file(self) -> Path:
+        """The admin token of a cluster started with one (owner-only), so ``connect()`` learns it."""
+        return self.root / "admin-token"
+
+    @property
     def lock_file(self) -> Path:
         return self.root.parent / f".{self.root.name}.lock"
 
@@ -154,6 +159,8 @@ class ClusterState:
     # Worker processes of the query frontend (its ``--workers``): worker i's RPC port is rpc_port + i,
     # and every model version has its replicas once per worker.
     query_frontend_workers: int = 1
+    # The management frontend's certificate when it serves HTTPS (--tls_cert), else None.
+    admin_tls_cert: str | None = None
 
     def next_replica_name(self, label: str) -> str:
         n = self.replica_seq.get(label, 0) + 1
@@ -198,6 +205,7 @@ class ClusterState:
             replica_seq={k: int(v) for k, v in data.get("replica_seq", {}).items()},
             prometheus_port=int(data["prometheus_port"]) if data.get("prometheus_port") is not None else None,
             query_frontend_workers=int(data.get("query_frontend_workers", 1)),
+            admin_tls_cert=data.get("admin_tls_cert") or None,
         )
 
 

@@ -52,11 +52,13 @@ def start_core(
     admin_token: str | None,
     timeout_s: float,
     logger: launch.Logger,
+    admin_tls: tuple[str, str] | None = None,
 ) -> None:
     """Start Redis (unless external), then the management and the query frontend.
 
     The management frontend listens on 127.0.0.1 only; ``admin_token`` goes
-    into its environment, never its command line. Raises ClipperException
+    into its environment, never its command line; ``admin_tls`` (certificate,
+    key) makes it serve HTTPS. Raises ClipperException
     (with the process's log) if one fails to start; the caller stops those
     already recorded in ``state``.
     """
@@ -67,10 +69,12 @@ def start_core(
         start_process(paths, state, ROLE_REDIS, ROLE_REDIS, cmd, [state.redis_port], timeout_s)
     else:
         logger.info("Using external Redis at %s:%d", state.redis_ip, state.redis_port)
-    logger.info("Starting management frontend on 127.0.0.1:%d", state.management_port)
+    logger.info("Starting management frontend on 127.0.0.1:%d%s", state.management_port,
+                " (HTTPS)" if admin_tls else "")
     cmd = launch.python_module_command(
         "management_frontend", *redis_args, "--host", "127.0.0.1", "--port", str(state.management_port),
         "--query_frontend_url", f"http://127.0.0.1:{state.query_port}",  # what its dashboard shows
+        *(["--tls_cert", admin_tls[0], "--tls_key", admin_tls[1]] if admin_tls else []),
     )
     mgmt_env = {ADMIN_TOKEN_ENV: admin_token} if admin_token else None
     start_process(paths, state, ROLE_MANAGEMENT, ROLE_MANAGEMENT, cmd, [state.management_port], timeout_s, mgmt_env)

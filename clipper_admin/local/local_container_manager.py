@@ -14,6 +14,7 @@ configuration and targets ``prometheus``'s.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,12 @@ class LocalContainerManager(LocalModels, ContainerManager):
         call (given to it through its environment, never its command line);
         :class:`ClipperConnection` sends it. None: the frontend inherits
         ``CLIPPER_ADMIN_TOKEN`` from this process's environment, if set.
+    admin_tls_cert, admin_tls_key : str or Path, optional
+        PEM certificate and private key: the management frontend serves the
+        admin API over HTTPS only (its ``--tls_cert``/``--tls_key``), and
+        :class:`ClipperConnection` verifies it against ``admin_tls_cert``
+        (right for a self-signed certificate; for one a CA signed, pass
+        ``ClipperConnection(admin_tls=<CA file>)``). Both or neither.
     query_frontend_workers : int
         Worker processes of the query frontend (its ``--workers``; default 1,
         one process): they share the query port, worker i takes RPC port
@@ -122,6 +129,8 @@ class LocalContainerManager(LocalModels, ContainerManager):
         cluster_dir: str | Path | None = None,
         admin_token: str | None = None,
         query_frontend_workers: int = 1,
+        admin_tls_cert: str | Path | None = None,
+        admin_tls_key: str | Path | None = None,
     ) -> None:
         if isinstance(query_frontend_workers, bool) or not isinstance(query_frontend_workers, int) \
                 or query_frontend_workers < 1:
@@ -141,6 +150,12 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.prometheus_port = prometheus_port
         self.host = host
         self.admin_token = admin_token or None
+        if (admin_tls_cert is None) != (admin_tls_key is None):
+            raise ClipperException("admin_tls_cert and admin_tls_key go together: pass both (HTTPS) or neither")
+        self._admin_tls_files = None if admin_tls_cert is None or admin_tls_key is None else (
+            str(Path(admin_tls_cert).expanduser().absolute()), str(Path(admin_tls_key).expanduser().absolute()))
+        #: What ClipperConnection verifies the management frontend's certificate against (None: plain HTTP).
+        self.admin_tls: str | None = self._admin_tls_files[0] if self._admin_tls_files else None
         self.query_frontend_workers = query_frontend_workers
         #: Replica sets per model version: one per query-frontend worker (read by the serving wait).
         self.num_frontend_replicas = query_frontend_workers
@@ -231,6 +246,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 managed_redis=not self.external_redis,
                 prometheus_port=ports.get("prometheus_port"),
                 query_frontend_workers=self.query_frontend_workers,
+                admin_tls_cert=self.admin_tls,
             )
             for d in (self.paths.logs_dir, self.paths.redis_dir):
                 d.mkdir(parents=True, exist_ok=True)
@@ -238,7 +254,9 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 cache_size, qf_http_thread_pool_size, qf_http_timeout_request, qf_http_timeout_content
             )
             try:
-                start_core(self.paths, state, settings, self.admin_token, self.startup_timeout_s, self.logger)
+                self._keep_admin_token()
+                start_core(self.paths, state, settings, self.admin_token, self.startup_timeout_s, self.logger,
+                           self._admin_tls_files)
                 if prometheus_binary is not None:
                     start_prometheus(self.paths, state, prometheus_binary, self.prometheus_scrape_interval,
                                      self.startup_timeout_s, self.logger)  # fmt: skip
@@ -249,6 +267,15 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 self.paths.state_file.unlink(missing_ok=True)
                 raise
         self.connect()
+
+    def _keep_admin_token(self) -> None:
+        """Write the admin token (owner-only) where ``connect()`` from another process finds it."""
+        token_file = self.paths.admin_token_file
+        token_file.unlink(missing_ok=True)
+        if self.admin_token:
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.admin_token)
 
     def _rpc_base_port(self, ports: dict[str, int]) -> int:
         """The first RPC port: with N workers, ports base..base+N-1 must all be free (and not another's)."""
@@ -322,6 +349,12 @@ class LocalContainerManager(LocalModels, ContainerManager):
         self.redis_port = state.redis_port
         self.prometheus_port = state.prometheus_port
         self.query_frontend_workers = self.num_frontend_replicas = state.query_frontend_workers
+        self.admin_tls = state.admin_tls_cert
+        if self.admin_token is None:
+            try:  # the token the cluster was started with, as Docker and Kubernetes connect() learn theirs
+                self.admin_token = self.paths.admin_token_file.read_text().strip() or None
+            except OSError:
+                pass
         prom = state.prometheus()
         if prom is not None and not is_alive(prom.handle):
             # Metrics are optional: the cluster still serves without them.
@@ -366,7 +399,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
         dirs = (self.paths.redis_dir, self.paths.prometheus_dir, self.paths.models_dir)
         for d in (*dirs, *(() if keep_logs else (self.paths.logs_dir,))):
             shutil.rmtree(d, ignore_errors=True)
-        for f in (self.paths.state_file, *root.glob(".cluster.*.json")):
+        for f in (self.paths.state_file, self.paths.admin_token_file, *root.glob(".cluster.*.json")):
             f.unlink(missing_ok=True)
         try:
             root.rmdir()

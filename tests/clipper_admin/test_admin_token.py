@@ -83,8 +83,20 @@ def test_local_cluster_requires_the_token_it_was_started_with(secured: LocalCont
     assert TOKEN not in caplog.text
 
 
+def test_another_process_learns_the_token_on_connect(secured: LocalContainerManager) -> None:
+    """As Docker's and Kubernetes' connect() do (from the container, from the Secret)."""
+    token_file = secured.paths.admin_token_file
+    assert token_file.read_text() == TOKEN and token_file.stat().st_mode & 0o077 == 0  # owner-only
+    conn = ClipperConnection(make_cm(secured.cluster_dir))
+    conn.connect()
+    assert conn.admin_token == TOKEN
+    conn.register_application("app3", "doubles", "d", 100000)
+    assert conn.get_all_apps() == ["app3"]
+
+
 def test_connection_without_the_token_is_told_to_set_it(secured: LocalContainerManager,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    secured.paths.admin_token_file.unlink()  # e.g. a cluster another user started
     other = make_cm(secured.cluster_dir)  # another process attaching, with no token
     conn = ClipperConnection(other)
     conn.connect()

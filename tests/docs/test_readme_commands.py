@@ -688,7 +688,8 @@ ALLOWED: dict[str, Allowed] = {
     ".venv/bin/python -m pytest -m fault -q": Allowed("every fault-injecting test (minutes of load)",
                                                       check_fault_marker),
     "kubectl create secret generic clipper-secrets-at-default-cluster --from-literal=admin-token=\"$(openssl rand "
-    "-hex 32)\" --from-literal=redis-password=\"$(openssl rand -hex 32)\"": Allowed(
+    "-hex 32)\" --from-literal=redis-password=\"$(openssl rand -hex 32)\" --from-literal=rpc-secret=\"$(openssl rand "
+    "-hex 32)\"": Allowed(
         "no Kubernetes cluster here (run with --dry-run=client where kubectl is)", check_k8s_secret),
     "kubectl label secret clipper-secrets-at-default-cluster ai.clipper.container.label=default-cluster": Allowed(
         "no Kubernetes cluster here", check_k8s_label),

@@ -43,7 +43,7 @@ def test_workers_get_their_own_rpc_ports_and_replica_deployments(make_manager: M
         for w in (0, 1, 2):
             name = f"sum-model-1-deployment-at-{i if w == 0 else f'{i}-{w}'}-at-default-cluster"
             d = deployments[name]
-            env = {e["name"]: e["value"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+            env = {e["name"]: e["value"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
             assert (env["CLIPPER_IP"], env["CLIPPER_PORT"]) == (f"query-frontend-{i}-at-default-cluster", str(7000 + w))
             # Each selects its own worker's pods only: no two Deployments share a selector.
             assert d["spec"]["selector"]["matchLabels"][WORKER] == str(w) and d["spec"]["replicas"] == 2
@@ -71,5 +71,5 @@ def test_one_worker_keeps_the_manifests_of_before(make_manager: Manager, fake_k8
     assert [p["containerPort"] for p in qf["ports"]] == [7000, 1337]
     model = deployments["m-1-deployment-at-0-at-default-cluster"]
     assert WORKER not in model["spec"]["selector"]["matchLabels"]
-    env = {e["name"]: e["value"] for e in model["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in model["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert env["CLIPPER_PORT"] == "7000" and cm.replica_sets == 1

@@ -201,11 +201,27 @@ def test_manager_secret_holds_fresh_random_credentials() -> None:
     assert len(token) >= 32 and len(password) >= 32 and token != password
     assert token != b["stringData"][m.ADMIN_TOKEN_KEY]  # never a fixed default
     assert external["stringData"][m.REDIS_PASSWORD_KEY] == ""  # an external Redis: none unless given
+    rpc = a["stringData"][m.RPC_SECRET_KEY]
+    assert len(rpc) >= 32 and rpc not in (token, password, b["stringData"][m.RPC_SECRET_KEY])
     given = m.cluster_objects(spec(), query_frontend_image="q", mgmt_frontend_image="mg", redis_ip=None,
                               redis_port=6379, cache_size=1, thread_pool_size=1, timeout_request=5,
-                              timeout_content=300, num_frontend_replicas=1, admin_token="tok", redis_password="pw")
-    assert given[0]["stringData"] == {m.ADMIN_TOKEN_KEY: "tok", m.REDIS_PASSWORD_KEY: "pw"}
+                              timeout_content=300, num_frontend_replicas=1, admin_token="tok", redis_password="pw",
+                              rpc_secret="")
+    assert given[0]["stringData"] == {m.ADMIN_TOKEN_KEY: "tok", m.REDIS_PASSWORD_KEY: "pw", m.RPC_SECRET_KEY: ""}
     validate(given[0])
+
+
+def test_the_rpc_secret_reaches_the_frontends_and_every_replica_from_the_secret() -> None:
+    objects = by_name(built(spec()))
+    qf = objects[("Deployment", "query-frontend-0-at-default-cluster")]["spec"]["template"]["spec"]["containers"][0]
+    model = m.model_deployment(spec(), "sum-model", "1", "doubles", "img", 1, 0)
+    ref = {"name": "clipper-secrets-at-default-cluster", "key": "rpc-secret", "optional": True}
+    for env, name in ((qf["env"], "CLIPPER_QF_RPC_SECRET"),
+                      (model["spec"]["template"]["spec"]["containers"][0]["env"], "CLIPPER_RPC_SECRET")):
+        (entry,) = [e for e in env if e["name"] == name]
+        assert entry == {"name": name, "valueFrom": {"secretKeyRef": ref}}  # never the value itself
+    secret = objects[("Secret", "clipper-secrets-at-default-cluster")]["stringData"]["rpc-secret"]
+    assert all(secret not in str(o) for k, o in objects.items() if k[0] != "Secret")
 
 
 def test_model_deployments_of_different_frontends_never_share_pods() -> None:
@@ -217,7 +233,7 @@ def test_model_deployments_of_different_frontends_never_share_pods() -> None:
                                        "ai.clipper.query_frontend.id": "0"}
     pod_b = b["spec"]["template"]["metadata"]["labels"]
     assert not a["spec"]["selector"]["matchLabels"].items() <= pod_b.items()
-    env = {e["name"]: e["value"] for e in a["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e["value"] for e in a["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     assert env == {"CLIPPER_MODEL_NAME": "sum-model", "CLIPPER_MODEL_VERSION": "1",
                    "CLIPPER_IP": "query-frontend-0-at-default-cluster", "CLIPPER_PORT": "7000",
                    "CLIPPER_INPUT_TYPE": "doubles"}

@@ -26,7 +26,7 @@ import psutil
 
 from clipper_admin.local.redis_server import redis_server_command
 
-MF_LISTENING = re.compile(r"Management frontend listening on http://\S+?:(\d+)")
+MF_LISTENING = re.compile(r"Management frontend listening on https?://\S+?:(\d+)")
 QF_LISTENING = re.compile(r"Query frontend listening on http://\S+?:(\d+)")
 RPC_LISTENING = re.compile(r"RPC service listening on tcp://\S+?:(\d+)")
 
