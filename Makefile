@@ -8,7 +8,7 @@ BASE_STAMP := $(VENV)/.installed-base
 MXNET_VENV := build/mxnet-venv
 MXNET_STAMP := $(MXNET_VENV)/.installed
 
-.PHONY: demo demo-stop test install clean images bench settings-docs mxnet-venv
+.PHONY: demo demo-stop test install clean images bench settings-docs mxnet-venv chaos
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ bench: $(STAMP)
 	bench/setup_venvs.sh
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.real_models $(BENCH_ARGS)
+
+## Chaos: a local cluster under load while seeded random faults hit it (CHAOS_S seconds, default 1800;
+## SEED=N replays a run); checks tests/chaos/invariants.py, report in build/chaos/report.json.
+chaos: $(STAMP)
+	$(PY) -m tests.chaos.run --seconds $${CHAOS_S:-1800} $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) $(MXNET_VENV) .pytest_cache .mypy_cache *.egg-info

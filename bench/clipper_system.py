@@ -167,9 +167,10 @@ class ClipperBench:
         return {}
 
     def frontend_pid(self) -> int:
+        """The query frontend process itself (the cluster records the restarter that runs it)."""
         for p in self.manager.process_status():
-            if p.role == "query_frontend":
-                return p.pid
+            if p.role == "query_frontend" and p.served_pid is not None:
+                return p.served_pid
         raise RuntimeError("no query frontend process")
 
     def frontend_memory_kib(self) -> tuple[int, int]:

@@ -79,7 +79,8 @@ REPLICA_ID_COUNTER_PREFIX = "replica_ids:"
 
 
 def frontend_liveness_key(frontend_id: str) -> str:
-    """DB 4 string with a TTL: present while the query frontend ``frontend_id`` runs."""
+    """DB 4 string with a TTL: present while the query frontend ``frontend_id`` runs; its value is the
+    frontend's RPC endpoint ``<host>:<port>``."""
     return QUERY_FRONTEND_PREFIX + frontend_id
 
 

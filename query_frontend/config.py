@@ -99,6 +99,8 @@ class ClusterConfig:
     current_versions: dict[str, str] = field(default_factory=dict)
     # Learned selection states; the frontend attaches their Redis persistence, the follower refreshes them.
     selection: SelectionStore = field(default_factory=SelectionStore)
+    #: Whether a whole snapshot was ever read from Redis: before, an unknown application may exist.
+    loaded: bool = False
 
     def has_version(self, model_name: str, version: str) -> bool:
         return (model_name, version) in self.models

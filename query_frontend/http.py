@@ -128,6 +128,15 @@ class QueryHandlers:
                 app = self.config.apps.get(parts[1])
                 if (app is None or not app.linked_models) and self.lookup_app is not None:
                     app = await self.lookup_app(parts[1])  # registered or linked a moment ago?
+                if app is None and not self.config.loaded:
+                    # Just started (or restarted) and Redis not read yet: the application may well exist.
+                    resp = error_response(
+                        "Service unavailable",
+                        "The query frontend has not loaded its configuration from Redis yet; retry shortly",
+                        503,
+                    )
+                    resp.headers["Retry-After"] = "1"
+                    return resp
                 if app is None:
                     return error_response(
                         "Application not found",

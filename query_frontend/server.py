@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
@@ -132,6 +133,7 @@ class QueryFrontend:
         """Bind the RPC service, start the background loops, then open the REST API."""
         try:
             self.rpc.start()
+            self.records.endpoint = f"{socket.gethostname()}:{self.rpc.port}"
             self.tasks.start("redis-connector", self.redis.run)
             self.tasks.start("redis-writer", self.writer.run)
             self.tasks.start("replica-records", self.records.keep_alive)

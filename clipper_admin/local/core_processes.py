@@ -2,8 +2,12 @@
 
 Each is started detached (see ``processes.spawn``), recorded in the
 cluster's state at once (so ``stop_all`` finds it even if start-up fails
-later), and awaited until it listens on its ports. The caller holds the
-cluster lock.
+later), and awaited until it listens on its ports. Redis and the frontends
+run under the restarter (``restarter.py``, as every model replica does): one
+that dies after it served is started again on its ports, so a killed query
+frontend, management frontend or Redis heals itself (the record's pid is
+the restarter's; ``served_pid`` finds the process it runs). The caller holds
+the cluster lock.
 """
 
 from __future__ import annotations
@@ -119,6 +123,11 @@ def start_process(paths: ClusterPaths, state: ClusterState, name: str, role: str
                   timeout_s: float, env: dict[str, str] | None = None) -> ProcessRecord:  # fmt: skip
     """Spawn one core process, record it, and wait until it listens on every port of ``ports``."""
     log = paths.log_file(name)
+    mark = None
+    if role != ROLE_PROMETHEUS:  # metrics are optional: a dead Prometheus is reported, not restarted
+        mark = paths.ready_file(name)
+        mark.unlink(missing_ok=True)
+        cmd = launch.restarted(cmd, ready=(ports[0], mark))
     handle = spawn(cmd, log, env=launch.child_env(env), cwd=paths.root)
     record = ProcessRecord(name, role, handle.pid, handle.start_ticks, cmd, str(log.relative_to(paths.root)), time.time())
     state.processes[name] = record
@@ -126,4 +135,6 @@ def start_process(paths: ClusterPaths, state: ClusterState, name: str, role: str
     what = ROLE_NAMES[role]
     for port in ports:
         launch.wait_until(record, paths, what, launch.listening(port), timeout_s)
+    if mark is not None:  # the restarter saw it serve: from now on it restarts it
+        launch.wait_until(record, paths, what, mark.exists, timeout_s)
     return record

@@ -99,6 +99,17 @@ def python_module_command(module: str, *args: str, python: str | None = None) ->
     return [python or sys.executable, "-m", module, *args]
 
 
+#: Runs a process of the cluster and restarts it on failure (a script: it imports only the standard library).
+RESTARTER = Path(__file__).with_name("restarter.py")
+
+
+def restarted(cmd: list[str], ready: tuple[int, Path] | None = None) -> list[str]:
+    """``cmd`` under the restarter: ready once its ready file exists, or with ``ready`` (port, mark) once the
+    port accepts (the restarter then creates the mark)."""
+    port = ["--ready-port", str(ready[0]), "--ready-mark", str(ready[1])] if ready is not None else []
+    return [sys.executable, str(RESTARTER), *port, "--", *cmd]
+
+
 def describe_death(record: ProcessRecord, paths: ClusterPaths, what: str) -> str:
     """Message for a process that is not running, with the tail of its log."""
     code = exit_code(record.handle)

@@ -25,6 +25,7 @@ from clipper_admin.exceptions import ClipperException
 from clipper_admin.docker.prometheus_config import SCRAPE_INTERVAL
 from clipper_admin.local import launch, prometheus
 from clipper_admin.local.cluster_state import (
+    ROLE_PROMETHEUS,
     ROLE_REDIS,
     ClusterLock,
     ClusterPaths,
@@ -34,7 +35,7 @@ from clipper_admin.local.cluster_state import (
 )
 from clipper_admin.local.core_processes import ROLE_NAMES, QueryFrontendSettings, start_core, start_prometheus
 from clipper_admin.local.models import LocalModels
-from clipper_admin.local.processes import is_alive, log_tail, terminate
+from clipper_admin.local.processes import is_alive, kill_groups, log_tail, served_pid, terminate
 from clipper_admin.local.redis_server import free_port
 from clipper_protocol import constants
 
@@ -59,6 +60,8 @@ class ProcessStatus:
     log: str
     model: str | None = None
     metrics: str | None = None
+    #: The server itself: ``pid`` is the restarter that runs it (and starts it again when it dies).
+    served_pid: int | None = None
 
 
 class LocalContainerManager(LocalModels, ContainerManager):
@@ -263,7 +266,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
             except BaseException:
                 # Leave no half cluster behind; the logs stay for inspection.
-                terminate([p.handle for p in state.processes.values()], graceful=False)
+                kill_groups([p.handle for p in state.processes.values()])
                 self.paths.state_file.unlink(missing_ok=True)
                 raise
         self.connect()
@@ -322,6 +325,9 @@ class LocalContainerManager(LocalModels, ContainerManager):
             )
         if state is not None:
             self.logger.warning("The processes of cluster %s are gone; starting it afresh", self.cluster_name)
+            # What a dead restarter ran may still be shutting down (it got SIGTERM as its parent died) and
+            # hold its ports: gone means gone.
+            kill_groups([p.handle for p in state.processes.values()])
         # A new cluster starts with empty Redis and logs, as a new Docker
         # cluster gets fresh containers; packaged models are kept.
         self.paths.state_file.unlink(missing_ok=True)
@@ -429,6 +435,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 p.name, p.role, p.pid, is_alive(p.handle), str(self.paths.root / p.log),
                 f"{p.replica.model_name}:{p.replica.model_version}" if p.replica else None,
                 prometheus.replica_metrics_addr(p.replica) if p.replica else None,
+                served_pid(p.pid) if p.role != ROLE_PROMETHEUS and is_alive(p.handle) else None,
             )
             for p in state.processes.values()
         ]  # fmt: skip

@@ -166,6 +166,33 @@ def terminate(handles: Iterable[ProcessHandle], graceful: bool = True, grace_s: 
         time.sleep(0.02)
 
 
+def kill_groups(handles: Iterable[ProcessHandle], timeout_s: float = 10.0) -> None:
+    """SIGKILL whatever is left in the process group of each (dead or alive) process; wait until it is gone."""
+    groups = [h.pid for h in handles]
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout_s
+    for pgid in groups:
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.02)
+
+
+def served_pid(pid: int) -> int | None:
+    """The process a restarter (``pid``) runs now: its child (Linux); None when it has none."""
+    try:
+        children = (_PROC / str(pid) / "task" / str(pid) / "children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 def log_tail(path: Path, lines: int = 20) -> str:
     """The last ``lines`` lines of a log file ('' if missing)."""
     try:

@@ -10,7 +10,6 @@ so Prometheus scrapes exactly the recorded replicas.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -21,10 +20,6 @@ from clipper_admin.local.cluster_state import ROLE_MODEL, ClusterPaths, ClusterS
 from clipper_admin.local.packaging import LocalImage
 from clipper_admin.local.processes import is_alive, spawn, terminate
 from clipper_admin.local.redis_server import free_port
-
-#: Runs each replica and restarts it on failure (a script: it imports only the standard library).
-RESTARTER = Path(__file__).with_name("restarter.py")
-
 
 def _save(paths: ClusterPaths, state: ClusterState) -> None:
     """Save the state, then point Prometheus at its replicas."""
@@ -73,8 +68,7 @@ def start_replicas(
         if model_dir is not None:
             env["CLIPPER_MODEL_PATH"] = model_dir
         # Through the restarter: a replica that crashes after it served is started again.
-        cmd = [sys.executable, str(RESTARTER), "--",
-               *launch.python_module_command(local_image.module, python=local_image.python)]
+        cmd = launch.restarted(launch.python_module_command(local_image.module, python=local_image.python))
         log = paths.log_file(pname)
         # The model's directory as working directory, like /model in an image.
         handle = spawn(cmd, log, env=launch.child_env(env), cwd=Path(model_dir) if model_dir else paths.root)

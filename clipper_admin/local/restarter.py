@@ -1,11 +1,18 @@
-"""Runs one local model replica and restarts it when it fails, as Docker's ``on-failure`` policy does.
+"""Runs one process of a local cluster and restarts it when it fails, as Docker's ``on-failure`` policy does.
 
-    python restarter.py -- <replica command ...>
+    python restarter.py [--ready-port PORT --ready-mark FILE] -- <command ...>
+
+Every model replica runs under it, and so do the cluster's Redis and
+frontends: a killed query frontend, management frontend or Redis comes back
+on its ports (Redis from its append-only file), as Kubernetes restarts a pod.
 
 Started as a script (not ``-m``), so it imports nothing but the standard
 library. The replica's output goes where this process's goes (its log).
-A replica that exits with an error or is killed after it was ready once
-(its ``CLIPPER_READY_FILE`` existed) is started again after a delay that
+A process that exits with an error or is killed after it was ready once
+(its ``CLIPPER_READY_FILE`` existed, or with ``--ready-port`` something
+accepted connections on 127.0.0.1:PORT, which this process then marks by
+creating FILE: whoever starts it waits for the mark, so a process killed
+right after it first served is still restarted) is started again after a delay that
 doubles from 0.5 s up to 30 s, and falls back to 0.5 s once a run lasted a
 minute. One that fails before it was ever ready is not restarted: this
 process exits with its status, so a deploy reports the failure at once
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,14 +42,18 @@ _POLL_S = 0.1
 class Restarter:
     """Keeps one command running; see the module docstring for the policy."""
 
-    def __init__(self, cmd: list[str], ready_file: str | None) -> None:
+    def __init__(self, cmd: list[str], ready_file: str | None, ready_port: int | None = None,
+                 ready_mark: str | None = None) -> None:
         self.cmd = cmd
         self.ready_file = ready_file
+        self.ready_port = ready_port
+        self.ready_mark = ready_mark
         self.stopping = False
         self.stop_signal: int = signal.SIGTERM
         self.stop_requested_at = 0.0
         self.child: subprocess.Popen[bytes] | None = None
         self._forwarded = False
+        self.what = "the replica" if ready_port is None else "the process"
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
         # The local manager signals the whole process group, so the replica got
@@ -51,6 +63,16 @@ class Restarter:
         self.stop_requested_at = time.monotonic()
 
     def _was_ready(self) -> bool:
+        if self.ready_port is not None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ready_port), timeout=_POLL_S):
+                    pass
+            except OSError:
+                return False
+            if self.ready_mark is not None:
+                with open(self.ready_mark, "w"):
+                    pass
+            return True
         return self.ready_file is not None and os.path.exists(self.ready_file)
 
     def run(self) -> int:
@@ -61,12 +83,13 @@ class Restarter:
             self.child = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent)
             ready_seen = False
             while (code := self.child.poll()) is None:
+                # Checked until seen once (a port check is a connection to the server).
                 ready_seen = ready_seen or self._was_ready()
                 if self.stopping and not self._forwarded and time.monotonic() - self.stop_requested_at > FORWARD_AFTER_S:
                     self.child.send_signal(self.stop_signal)
                     self._forwarded = True
                 time.sleep(_POLL_S)
-            ready_seen = ready_seen or self._was_ready()
+            ready_seen = ready_seen or (self.ready_port is None and self._was_ready())
             if self.stopping or code == 0 or not ready_seen:
                 return code if code >= 0 else 128 - code
             # A crashed replica leaves its ready file behind; it is not ready now.
@@ -79,7 +102,7 @@ class Restarter:
                 delay = FIRST_DELAY_S
             restarts += 1
             how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
-            _log(f"the replica {how}; restarting it in {delay:.1f} s (restart {restarts})")
+            _log(f"{self.what} {how}; restarting it in {delay:.1f} s (restart {restarts})")
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline:
                 if self.stopping:
@@ -103,10 +126,13 @@ def _log(message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    ready_port = ready_mark = None
+    if len(argv) >= 4 and argv[0] == "--ready-port" and argv[1].isdigit() and argv[2] == "--ready-mark":
+        ready_port, ready_mark, argv = int(argv[1]), argv[3], argv[4:]
     if not argv or argv[0] != "--" or len(argv) < 2:
-        print("usage: restarter.py -- COMMAND [ARGS ...]", file=sys.stderr)
+        print("usage: restarter.py [--ready-port PORT --ready-mark FILE] -- COMMAND [ARGS ...]", file=sys.stderr)
         return 2
-    restarter = Restarter(argv[1:], os.environ.get("CLIPPER_READY_FILE"))
+    restarter = Restarter(argv[1:], os.environ.get("CLIPPER_READY_FILE"), ready_port, ready_mark)
     signal.signal(signal.SIGTERM, restarter.stop)
     signal.signal(signal.SIGINT, restarter.stop)
     return restarter.run()

@@ -81,6 +81,7 @@ class ConfigSync:
             if not self.ready.is_set():
                 log.info("Configuration loaded from Redis at %s:%d: %d applications, %d model versions",
                          self.connector.host, self.connector.port, len(self.config.apps), len(self.config.models))
+            self.config.loaded = True
             self.ready.set()
             loop = asyncio.get_running_loop()
             next_resync = loop.time() + self.resync_interval_s

@@ -10,7 +10,12 @@ Several query frontends may share one Redis, so each
 - deletes only records it owns: on every (re)connection the ones of its
   replicas that left while Redis was away, at shutdown all of its own; and
   the records of any frontend whose liveness key expired (one that died
-  without cleaning up), checked at each refresh.
+  without cleaning up), checked at each refresh;
+- and those of a frontend that held its own RPC endpoint (host and port,
+  the liveness key's value): two live frontends cannot bind one port, so
+  that one is dead even while its key lives on. A frontend restarted in
+  place (killed, then started again by its supervisor) thus clears its
+  predecessor's records at once, not a TTL later.
 
 Records without an owner (written by the original's frontend) are left alone.
 All of it runs in the writer's task, so the writes to DB 3 stay in order.
@@ -48,6 +53,8 @@ class ReplicaRecords:
         self.writer = writer
         self.ttl_s = ttl_s
         self.frontend_id = frontend_id or new_frontend_id()
+        #: ``<host>:<RPC port>``, set once the RPC service is bound ("" before: no predecessor is claimed).
+        self.endpoint = ""
         self._connected: dict[bytes, Replica] = {}
         self._refresh_queued = False
 
@@ -93,7 +100,7 @@ class ReplicaRecords:
 
     async def _refresh_liveness(self) -> None:
         await self.connector.db(rs.RedisDB.RESOURCES).set(
-            rs.frontend_liveness_key(self.frontend_id), "1", ex=max(1, round(self.ttl_s)))
+            rs.frontend_liveness_key(self.frontend_id), self.endpoint or "1", ex=max(1, round(self.ttl_s)))
 
     async def _collect(self, withdraw: bool = False) -> None:
         """Delete our stale records and those of frontends that are gone (with ``withdraw``: all of ours)."""
@@ -108,8 +115,10 @@ class ReplicaRecords:
         alive: dict[str, bool] = {}
         if others:
             liveness = self.connector.db(rs.RedisDB.RESOURCES)
-            counts = [await liveness.exists(rs.frontend_liveness_key(o)) for o in others]
-            alive = {o: bool(n) for o, n in zip(others, counts)}
+            values = [await liveness.get(rs.frontend_liveness_key(o)) for o in others]
+            # Alive: its key lives and it is not the frontend this one replaced on its own endpoint.
+            alive = {o: v is not None and not (self.endpoint and str(v) == self.endpoint)
+                     for o, v in zip(others, values)}
         # Computed after the reads: a record written meanwhile is either in
         # ``mine`` (its id was claimed before its write) or was not read.
         mine = set() if withdraw else {

@@ -68,7 +68,9 @@ def alive(pid: int) -> bool:
 
 def worker_pids(cm: LocalContainerManager) -> list[int]:
     """The supervisor's worker processes (not multiprocessing's resource tracker)."""
-    sup = next(p.pid for p in cm.process_status() if p.role == "query_frontend")
+    # The record is the restarter's; it runs the supervisor.
+    sup = next(p.served_pid for p in cm.process_status() if p.role == "query_frontend")
+    assert sup is not None
     return sorted(c for c in children(sup) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes())
 
 

@@ -59,3 +59,25 @@ async def test_read_throughs_are_bounded(qf: RunningFrontend, monkeypatch) -> No
         await refresher.refresh(name)
     # "a-name" once within the interval, "other" second of the 2 a second, "third" over budget, "Bad Name" invalid.
     assert reads == ["a-name", "other"]
+
+
+async def test_before_its_first_snapshot_a_frontend_answers_503_not_404(qf_settings) -> None:
+    """Just (re)started, with Redis not read yet, the application may exist: retry, not "not found"."""
+    import dataclasses
+
+    import aiohttp
+
+    from query_frontend.server import QueryFrontend
+    from tests.support.ports import dead_port, frontend_query_port
+
+    with dead_port() as port:
+        frontend = QueryFrontend(dataclasses.replace(qf_settings, redis_port=port))
+        await frontend.start()
+        try:
+            url = f"http://127.0.0.1:{frontend_query_port(frontend)}/some-app/predict"
+            async with aiohttp.ClientSession() as s, s.post(url, json={"input": [1.0]}) as r:
+                body = await r.json()
+                assert r.status == 503 and r.headers["Retry-After"] == "1", body
+                assert "has not loaded its configuration from Redis yet" in body["cause"]
+        finally:
+            await frontend.close()

@@ -44,6 +44,7 @@ class Frontend:
     redis_port: int
     log: Path
     rpc_port: int = 0
+    ttl_s: float = TTL_S
     proc: subprocess.Popen[bytes] | None = None
     replicas: list[FrameContainer] = field(default_factory=list)
 
@@ -53,7 +54,7 @@ class Frontend:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "query_frontend", "--redis_ip=127.0.0.1", f"--redis_port={self.redis_port}",
                  f"--rpc_service_port={self.rpc_port}", "--query_port=0", "--host=127.0.0.1",
-                 f"--liveness_ttl_s={TTL_S}", "--container_activity_timeout_ms=1000",
+                 f"--liveness_ttl_s={self.ttl_s}", "--container_activity_timeout_ms=1000",
                  "--container_probe_interval_ms=250"],
                 cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"),
@@ -190,3 +191,31 @@ def test_frontends_keep_each_others_replica_records(redis_instance: Any,
     a_log = a.log.read_text(errors="replace")
     assert "replica records of query frontends that are gone" in a_log and b_id in a_log
     assert "Traceback" not in a_log
+
+
+def test_a_frontend_restarted_in_place_clears_its_predecessors_records_at_once(redis_instance: Any,
+                                                                                tmp_path: Path) -> None:
+    """Killed, then started again on the same RPC port (as a supervisor does): the dead one's records
+    go on the new one's first connection to Redis, not after the dead one's liveness key expires."""
+    state = ClusterState(redis_instance.host, redis_instance.port)
+    state.add_model("m", "1")
+    state.close()
+    port = redis_instance.port
+    qf = Frontend(port, tmp_path / "qf.log", ttl_s=60)  # its key would outlive the test
+    qf.start()
+    try:
+        qf.connect(2)
+        first = _wait_records(port, lambda r: len(r) == 2, 15, "2 replica records")
+        (old_id,) = _by_owner(first)
+        assert qf.proc is not None
+        qf.proc.send_signal(signal.SIGKILL)
+        qf.proc.wait(10)
+        assert _alive(port, old_id)  # its key outlives it
+        qf.start()  # same rpc_port: the replicas reconnect to the new one
+        after = _wait_records(port, lambda r: len(r) == 2 and old_id not in _by_owner(r), 10,
+                              "only the new frontend's records")
+        assert _alive(port, old_id)  # the key is still there: the records went because the endpoint is taken
+        assert len(_by_owner(after)) == 1 and not set(first) & set(after)
+        assert "replica records of query frontends that are gone" in qf.log.read_text(errors="replace")
+    finally:
+        qf.stop()
