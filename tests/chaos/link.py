@@ -38,6 +38,7 @@ class FaultyLink:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="faulty-link", daemon=True)
         self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     def start(self) -> FaultyLink:
@@ -47,8 +48,26 @@ class FaultyLink:
         return self
 
     def stop(self) -> None:
+        """Close the listener and every connection, then the loop (nothing left for the collector)."""
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for w in list(self._writers):
+            w.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for w in list(self._writers):
+            try:
+                await w.wait_closed()
+            except OSError:
+                pass
 
     def set(self, delay_s: float = 0.0, loss: float = 0.0) -> None:
         """From now on (thread-safe: the pumps read it per chunk)."""
@@ -62,19 +81,35 @@ class FaultyLink:
         self._loop.run_forever()
 
     async def _connection(self, down_r: asyncio.StreamReader, down_w: asyncio.StreamWriter) -> None:
+        self._writers.add(down_w)
         try:
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            down_w.close()  # the frontend is down: the replica reconnects later
-            return
-        pumps = [asyncio.ensure_future(self._pump(down_r, up_w)), asyncio.ensure_future(self._pump(up_r, down_w))]
-        await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        for p in pumps:
-            p.cancel()
-        for w in (up_w, down_w):
-            w.close()
+            try:
+                up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+            except (OSError, asyncio.CancelledError):
+                return  # the frontend is down (the replica reconnects later), or the link stops
+            self._writers.add(up_w)
+            pumps = [asyncio.ensure_future(self._pump(down_r, up_w)), asyncio.ensure_future(self._pump(up_r, down_w))]
+            try:
+                await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                pass  # the link stops: end quietly (asyncio's server callback reads the task's exception)
+            finally:
+                for p in pumps:
+                    p.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+                up_w.close()
+                self._writers.discard(up_w)
+        finally:
+            down_w.close()
+            self._writers.discard(down_w)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._forward(reader, writer)
+        except (ConnectionError, OSError):
+            pass  # one side went away: the connection ends
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         release = 0.0
         while data := await reader.read(65536):
