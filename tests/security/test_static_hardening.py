@@ -152,7 +152,12 @@ def test_docker_defaults_bind_admin_to_loopback_and_hide_redis(monkeypatch: pyte
     assert list(mgmt_ports.values()) == [("127.0.0.1", cm.clipper_management_port)]
     assert not roles["redis"].kwargs.get("ports")
     assert roles["redis"].labels[CLIPPER_DOCKER_PORT_LABELS["redis"]] == ""
-    assert not roles["mgmt"].kwargs.get("environment")  # no token: the original's open API
+    # No token (the original's open API); only the cluster's Redis password, by environment.
+    assert roles["mgmt"].kwargs.get("environment") == {"CLIPPER_MGMT_REDIS_PASSWORD": cm.redis_password}
+    assert len(cm.redis_password) >= 32
+    assert roles["redis"].kwargs["environment"] == {"REDIS_PASSWORD": cm.redis_password,
+                                                    "REDISCLI_AUTH": cm.redis_password}
+    assert cm.redis_password not in " ".join(map(shlex.quote, roles["redis"].kwargs.get("command") or []))
 
 
 def test_docker_options_token_wider_bind_and_published_redis(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +165,8 @@ def test_docker_options_token_wider_bind_and_published_redis(monkeypatch: pytest
     cm = _manager(admin_token="tok-123", management_bind_address="0.0.0.0", publish_redis=True)
     roles = _start(cm)
     assert list(roles["mgmt"].kwargs["ports"].values()) == [("0.0.0.0", cm.clipper_management_port)]
-    assert roles["mgmt"].kwargs["environment"] == {"CLIPPER_ADMIN_TOKEN": "tok-123"}
+    assert roles["mgmt"].kwargs["environment"] == {"CLIPPER_ADMIN_TOKEN": "tok-123",
+                                                   "CLIPPER_MGMT_REDIS_PASSWORD": cm.redis_password}
     assert "tok-123" not in " ".join(map(shlex.quote, roles["mgmt"].kwargs["command"]))
     assert list(roles["redis"].kwargs["ports"].values()) == [("127.0.0.1", cm.redis_port)]
     assert roles["redis"].labels[CLIPPER_DOCKER_PORT_LABELS["redis"]] == str(cm.redis_port)
@@ -170,5 +176,7 @@ def test_docker_options_token_wider_bind_and_published_redis(monkeypatch: pytest
 
 def test_docker_token_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLIPPER_ADMIN_TOKEN", "from-env")
-    roles = _start(_manager())
-    assert roles["mgmt"].kwargs["environment"] == {"CLIPPER_ADMIN_TOKEN": "from-env"}
+    cm = _manager()
+    roles = _start(cm)
+    assert roles["mgmt"].kwargs["environment"] == {"CLIPPER_ADMIN_TOKEN": "from-env",
+                                                   "CLIPPER_MGMT_REDIS_PASSWORD": cm.redis_password}
