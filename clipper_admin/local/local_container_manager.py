@@ -266,7 +266,7 @@ class LocalContainerManager(LocalModels, ContainerManager):
                 self.logger.info("Local cluster %s is up; its files are in %s", self.cluster_name, self.paths.root)
             except BaseException:
                 # Leave no half cluster behind; the logs stay for inspection.
-                kill_groups([p.handle for p in state.processes.values()])
+                terminate([p.handle for p in state.processes.values()], graceful=False)
                 self.paths.state_file.unlink(missing_ok=True)
                 raise
         self.connect()

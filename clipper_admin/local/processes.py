@@ -168,15 +168,19 @@ def terminate(handles: Iterable[ProcessHandle], graceful: bool = True, grace_s: 
 
 def kill_groups(handles: Iterable[ProcessHandle], timeout_s: float = 10.0) -> None:
     """SIGKILL whatever is left in the process group of each (dead or alive) process; wait until it is gone."""
+    handles = list(handles)
     groups = [h.pid for h in handles]
+    for h in handles:
+        is_alive(h)  # reaps those that are our own children (a zombie leader keeps its group)
     for pgid in groups:
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
     deadline = time.monotonic() + timeout_s
-    for pgid in groups:
+    for h, pgid in zip(handles, groups):
         while time.monotonic() < deadline:
+            is_alive(h)
             try:
                 os.killpg(pgid, 0)
             except (ProcessLookupError, PermissionError):

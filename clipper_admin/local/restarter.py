@@ -13,8 +13,8 @@ A process that exits with an error or is killed after it was ready once
 accepted connections on 127.0.0.1:PORT, which this process then marks by
 creating FILE: whoever starts it waits for the mark, so a process killed
 right after it first served is still restarted) is started again after a delay that
-doubles from 0.5 s up to 30 s, and falls back to 0.5 s once a run lasted a
-minute. One that fails before it was ever ready is not restarted: this
+doubles from 0.5 s up to 30 s, and falls back to 0.5 s once a run lasted
+10 s (as Docker's restart policy resets its delay). One that fails before it was ever ready is not restarted: this
 process exits with its status, so a deploy reports the failure at once
 instead of waiting on a crash loop. SIGTERM or SIGINT stop the replica and
 this process, which then exits with the replica's status.
@@ -33,7 +33,7 @@ from types import FrameType
 
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
-STABLE_RUN_S = 60.0
+STABLE_RUN_S = 10.0
 #: A stop signal sent to this process alone reaches the replica after this long.
 FORWARD_AFTER_S = 2.0
 _POLL_S = 0.1

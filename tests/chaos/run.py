@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from clipper_admin.exceptions import ClipperException
 from tests.chaos.cluster import ChaosCluster
 from tests.chaos.faults import Chaos
 from tests.chaos.invariants import CONVERGE_WITHIN_S, Sample, Verdict, check_flat, check_requests
@@ -44,6 +45,18 @@ def _sample_frontend(cluster: ChaosCluster, now: Any, samples: list[Sample], sto
         except (OSError, StopIteration):
             continue
         samples.append(Sample(now(), pid, rss, fds))
+
+
+def _when_up(call: Any, timeout_s: float = 90.0) -> Any:
+    """``call()``, retried while the management frontend (or Redis behind it) is still coming back."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except ClipperException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _listing_converges(cluster: ChaosCluster, since: float, now: Any) -> tuple[float | None, str]:
@@ -112,11 +125,12 @@ async def chaos_run(work_dir: Path, seconds: float, seed: int, rate: float) -> d
         if converged is None or converged > CONVERGE_WITHIN_S:
             verdict.fail(f"the replica listing did not match the running replicas within {CONVERGE_WITHIN_S} s "
                          f"of the last fault ({why})")
-        apps = set(cluster.conn.get_all_apps())
+        # The last kill may have left a frontend in its restart delay: read once it answers again.
+        apps = set(await asyncio.to_thread(_when_up, cluster.conn.get_all_apps))
         missing = [a for a in chaos.acked.apps if a not in apps]
         if missing:
             verdict.fail(f"acknowledged applications missing afterwards: {missing}")
-        current = cluster.conn.get_current_model_version("slow")
+        current = await asyncio.to_thread(_when_up, lambda: cluster.conn.get_current_model_version("slow"))
         if chaos.acked.versions and chaos.acked.last_switch_acked and current != chaos.acked.versions[-1][1]:
             verdict.fail(f"slow's current version is {current}, the last acknowledged switch set "
                          f"{chaos.acked.versions[-1][1]}")
