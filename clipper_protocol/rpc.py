@@ -351,10 +351,13 @@ def encode_error_output(reason: str) -> bytes:
 SHUTTING_DOWN_REASON = "container shutting down"
 
 
+_SHUTTING_DOWN_OUTPUT = ERROR_OUTPUT_PREFIX + SHUTTING_DOWN_REASON.encode()
+
+
 def is_shutting_down_response(outputs: Sequence[bytes]) -> bool:
-    """Whether a batch's outputs are a stopping container's refusal of the whole batch."""
-    marker = ERROR_OUTPUT_PREFIX + SHUTTING_DOWN_REASON.encode()
-    return bool(outputs) and all(o == marker for o in outputs)
+    """Whether a batch's outputs are a stopping container's refusal of the whole batch (checked per batch:
+    the first output decides for ordinary answers)."""
+    return bool(outputs) and outputs[0] == _SHUTTING_DOWN_OUTPUT and all(o == _SHUTTING_DOWN_OUTPUT for o in outputs)
 
 
 def parse_error_output(output: bytes) -> str | None:
